@@ -28,8 +28,14 @@ type FilterFunc func(Adaptor) bool
 // Match implements Filter.
 func (fn FilterFunc) Match(adaptor Adaptor) bool { return fn(adaptor) }
 
-// Always matches everything; what Parse returns for no expressions.
-var Always Filter = FilterFunc(func(Adaptor) bool { return true })
+// Always matches everything; what Parse returns for no expressions. It is a
+// comparable value, so callers may test f == Always to skip filtering.
+var Always Filter = always{}
+
+type always struct{}
+
+func (always) Match(Adaptor) bool { return true }
+func (always) String() string     { return "" }
 
 // ParseAll parses each expression and ors them together, as List requests
 // carry several filter strings meaning "any of these". A malformed
