@@ -1,0 +1,260 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	containersapi "github.com/berth-containers/berth/api/services/containers/v1"
+	"github.com/berth-containers/berth/oci"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/typeurl"
+)
+
+// RuntimeInfo names a container's runtime and its options.
+type RuntimeInfo struct {
+	Name    string
+	Options *anypb.Any
+}
+
+// ContainerInfo is a container record.
+type ContainerInfo struct {
+	ID          string
+	Labels      map[string]string
+	Image       string
+	Runtime     RuntimeInfo
+	Spec        *anypb.Any
+	SnapshotKey string
+	Snapshotter string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	Extensions  map[string]*anypb.Any
+}
+
+func containerToProto(c *ContainerInfo) *containersapi.Container {
+	return &containersapi.Container{
+		Id: c.ID, Labels: c.Labels, Image: c.Image,
+		Runtime:     &containersapi.Container_Runtime{Name: c.Runtime.Name, Options: c.Runtime.Options},
+		Spec:        c.Spec,
+		Snapshotter: c.Snapshotter, SnapshotKey: c.SnapshotKey, Extensions: c.Extensions,
+	}
+}
+
+func containerFromProto(p *containersapi.Container) ContainerInfo {
+	return ContainerInfo{
+		ID: p.GetId(), Labels: p.GetLabels(), Image: p.GetImage(),
+		Runtime:     RuntimeInfo{Name: p.GetRuntime().GetName(), Options: p.GetRuntime().GetOptions()},
+		Spec:        p.GetSpec(),
+		SnapshotKey: p.GetSnapshotKey(), Snapshotter: p.GetSnapshotter(),
+		CreatedAt: p.GetCreatedAt().AsTime(), UpdatedAt: p.GetUpdatedAt().AsTime(),
+		Extensions: p.GetExtensions(),
+	}
+}
+
+// NewContainerOpts configures a new container record.
+type NewContainerOpts func(ctx context.Context, c *Client, info *ContainerInfo) error
+
+// WithSpec sets the runtime spec.
+func WithSpec(s *specs.Spec) NewContainerOpts {
+	return func(ctx context.Context, _ *Client, info *ContainerInfo) error {
+		a, err := typeurl.MarshalAny(s)
+		if err != nil {
+			return fmt.Errorf("marshal spec: %w", err)
+		}
+		info.Spec = a
+		return nil
+	}
+}
+
+// WithNewSpec generates a default spec for the container, then applies opts.
+func WithNewSpec(opts ...oci.SpecOpts) NewContainerOpts {
+	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
+		s, err := oci.GenerateSpec(ctx, &oci.ContainerInfo{ID: info.ID, Namespace: c.namespaceOf(ctx)}, opts...)
+		if err != nil {
+			return err
+		}
+		return WithSpec(s)(ctx, c, info)
+	}
+}
+
+// WithRuntime sets the runtime name and options.
+func WithRuntime(name string, options *anypb.Any) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error {
+		info.Runtime = RuntimeInfo{Name: name, Options: options}
+		return nil
+	}
+}
+
+// WithImageName records the image the container was made from.
+func WithImageName(ref string) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error { info.Image = ref; return nil }
+}
+
+// WithContainerLabels sets labels.
+func WithContainerLabels(labels map[string]string) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error {
+		if info.Labels == nil {
+			info.Labels = map[string]string{}
+		}
+		for k, v := range labels {
+			info.Labels[k] = v
+		}
+		return nil
+	}
+}
+
+// WithSnapshotter sets the snapshotter the container's snapshot lives in.
+func WithSnapshotter(name string) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error { info.Snapshotter = name; return nil }
+}
+
+// WithSnapshot uses an existing snapshot key as the container's rootfs.
+func WithSnapshot(key string) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error { info.SnapshotKey = key; return nil }
+}
+
+// WithContainerExtension stores an extension value under name.
+func WithContainerExtension(name string, v interface{}) NewContainerOpts {
+	return func(_ context.Context, _ *Client, info *ContainerInfo) error {
+		a, err := typeurl.MarshalAny(v)
+		if err != nil {
+			return fmt.Errorf("marshal extension %q: %w", name, err)
+		}
+		if info.Extensions == nil {
+			info.Extensions = map[string]*anypb.Any{}
+		}
+		info.Extensions[name] = a
+		return nil
+	}
+}
+
+// Container is a handle on a container record.
+type Container struct {
+	c  *Client
+	id string
+}
+
+// ID is the container's ID.
+func (ct *Container) ID() string { return ct.id }
+
+// NewContainer creates a container record. Without a runtime it gets the
+// client's default; without a spec, a default one.
+func (c *Client) NewContainer(ctx context.Context, id string, opts ...NewContainerOpts) (*Container, error) {
+	ctx = c.withNamespace(ctx)
+	info := ContainerInfo{ID: id, Runtime: RuntimeInfo{Name: c.runtime}}
+	for _, o := range opts {
+		if err := o(ctx, c, &info); err != nil {
+			return nil, err
+		}
+	}
+	if info.Spec == nil {
+		if err := WithNewSpec()(ctx, c, &info); err != nil {
+			return nil, err
+		}
+	}
+	r, err := c.ContainerService().Create(ctx, &containersapi.CreateContainerRequest{Container: containerToProto(&info)})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &Container{c: c, id: r.Container.GetId()}, nil
+}
+
+// LoadContainer returns a handle on an existing container.
+func (c *Client) LoadContainer(ctx context.Context, id string) (*Container, error) {
+	ctx = c.withNamespace(ctx)
+	if _, err := c.ContainerService().Get(ctx, &containersapi.GetContainerRequest{Id: id}); err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return &Container{c: c, id: id}, nil
+}
+
+// Containers lists container records matching any of the filters.
+func (c *Client) Containers(ctx context.Context, filters ...string) ([]ContainerInfo, error) {
+	ctx = c.withNamespace(ctx)
+	r, err := c.ContainerService().List(ctx, &containersapi.ListContainersRequest{Filters: filters})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	out := make([]ContainerInfo, 0, len(r.Containers))
+	for _, p := range r.Containers {
+		out = append(out, containerFromProto(p))
+	}
+	return out, nil
+}
+
+// Info returns the container record.
+func (ct *Container) Info(ctx context.Context) (ContainerInfo, error) {
+	ctx = ct.c.withNamespace(ctx)
+	r, err := ct.c.ContainerService().Get(ctx, &containersapi.GetContainerRequest{Id: ct.id})
+	if err != nil {
+		return ContainerInfo{}, errdefs.FromGRPC(err)
+	}
+	return containerFromProto(r.Container), nil
+}
+
+// Spec decodes the container's runtime spec.
+func (ct *Container) Spec(ctx context.Context) (*specs.Spec, error) {
+	info, err := ct.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := typeurl.UnmarshalTo(info.Spec, &s); err != nil {
+		return nil, fmt.Errorf("container %q spec: %w", ct.id, err)
+	}
+	return &s, nil
+}
+
+// Labels returns the container's labels.
+func (ct *Container) Labels(ctx context.Context) (map[string]string, error) {
+	info, err := ct.Info(ctx)
+	return info.Labels, err
+}
+
+// SetLabels sets the given labels (an empty value removes a label) and
+// returns the resulting set.
+func (ct *Container) SetLabels(ctx context.Context, labels map[string]string) (map[string]string, error) {
+	ctx = ct.c.withNamespace(ctx)
+	paths := make([]string, 0, len(labels))
+	for k := range labels {
+		paths = append(paths, "labels."+k)
+	}
+	r, err := ct.c.ContainerService().Update(ctx, &containersapi.UpdateContainerRequest{
+		Container:  &containersapi.Container{Id: ct.id, Labels: labels},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+	})
+	if err != nil {
+		return nil, errdefs.FromGRPC(err)
+	}
+	return r.Container.GetLabels(), nil
+}
+
+// DeleteOpts runs before the record is deleted (e.g. removing the snapshot).
+type DeleteOpts func(ctx context.Context, c *Client, info ContainerInfo) error
+
+// Delete deletes the container record after running opts.
+func (ct *Container) Delete(ctx context.Context, opts ...DeleteOpts) error {
+	ctx = ct.c.withNamespace(ctx)
+	if len(opts) > 0 {
+		info, err := ct.Info(ctx)
+		if err != nil {
+			return err
+		}
+		for _, o := range opts {
+			if err := o(ctx, ct.c, info); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := ct.c.ContainerService().Delete(ctx, &containersapi.DeleteContainerRequest{Id: ct.id})
+	return errdefs.FromGRPC(err)
+}
+
+func (c *Client) namespaceOf(ctx context.Context) string {
+	ns, _ := namespaceFrom(c.withNamespace(ctx))
+	return ns
+}

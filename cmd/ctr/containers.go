@@ -1,0 +1,182 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/client"
+	"github.com/berth-containers/berth/pkg/typeurl"
+)
+
+var containersCommand = &cli.Command{
+	Name:    "containers",
+	Aliases: []string{"c", "container"},
+	Usage:   "manage containers",
+	Subcommands: []*cli.Command{
+		containerCreateCommand,
+		{
+			Name:      "list",
+			Aliases:   []string{"ls"},
+			Usage:     "list containers",
+			ArgsUsage: "[flags] [<filter>, ...]",
+			Flags:     []cli.Flag{&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only the container id"}},
+			Action: func(c *cli.Context) error {
+				cl, ctx, cancel, err := newClient(c)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				cs, err := cl.Containers(ctx, c.Args().Slice()...)
+				if err != nil {
+					return err
+				}
+				if c.Bool("quiet") {
+					for _, ct := range cs {
+						fmt.Println(ct.ID)
+					}
+					return nil
+				}
+				w := newTabWriter()
+				fmt.Fprintln(w, "CONTAINER\tIMAGE\tRUNTIME\t")
+				for _, ct := range cs {
+					fmt.Fprintf(w, "%s\t%s\t%s\t\n", ct.ID, orDash(ct.Image), ct.Runtime.Name)
+				}
+				return w.Flush()
+			},
+		},
+		{
+			Name:      "info",
+			Usage:     "get info about a container",
+			ArgsUsage: "CONTAINER",
+			Flags:     []cli.Flag{&cli.BoolFlag{Name: "spec", Usage: "only display the spec"}},
+			Action: func(c *cli.Context) error {
+				id := c.Args().First()
+				if id == "" {
+					return errors.New("container id must be provided")
+				}
+				cl, ctx, cancel, err := newClient(c)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				ct, err := cl.LoadContainer(ctx, id)
+				if err != nil {
+					return err
+				}
+				info, err := ct.Info(ctx)
+				if err != nil {
+					return err
+				}
+				var spec interface{}
+				if info.Spec != nil {
+					var s specs.Spec
+					if err := typeurl.UnmarshalTo(info.Spec, &s); err == nil {
+						spec = &s
+					}
+				}
+				if c.Bool("spec") {
+					return printJSON(spec)
+				}
+				return printJSON(infoJSON(info, spec))
+			},
+		},
+		{
+			Name:      "delete",
+			Aliases:   []string{"del", "remove", "rm"},
+			Usage:     "delete one or more existing containers",
+			ArgsUsage: "CONTAINER [CONTAINER, ...]",
+			Flags:     []cli.Flag{&cli.BoolFlag{Name: "keep-snapshot", Usage: "do not clean up snapshot with container"}},
+			Action: func(c *cli.Context) error {
+				if c.NArg() == 0 {
+					return errors.New("must specify at least one container to delete")
+				}
+				cl, ctx, cancel, err := newClient(c)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				var failed bool
+				for _, id := range c.Args().Slice() {
+					if err := deleteContainer(ctx, cl, id, !c.Bool("keep-snapshot")); err != nil {
+						failed = true
+						fmt.Fprintf(c.App.ErrWriter, "ctr: failed to delete container %q: %v\n", id, err)
+					}
+				}
+				if failed {
+					return cli.Exit("", 1)
+				}
+				return nil
+			},
+		},
+		{
+			Name:      "label",
+			Usage:     "set and clear labels for a container",
+			ArgsUsage: "CONTAINER [<key>=<value>, ...]",
+			Action: func(c *cli.Context) error {
+				id := c.Args().First()
+				if id == "" {
+					return errors.New("container id must be provided")
+				}
+				labels, err := parseLabels(c.Args().Tail())
+				if err != nil {
+					return err
+				}
+				cl, ctx, cancel, err := newClient(c)
+				if err != nil {
+					return err
+				}
+				defer cancel()
+				ct, err := cl.LoadContainer(ctx, id)
+				if err != nil {
+					return err
+				}
+				all, err := ct.SetLabels(ctx, labels)
+				if err != nil {
+					return err
+				}
+				var parts []string
+				for k, v := range all {
+					parts = append(parts, k+"="+v)
+				}
+				fmt.Println(strings.Join(parts, ","))
+				return nil
+			},
+		},
+	},
+}
+
+// infoJSON lays the record out the way containerd's ctr prints it.
+func infoJSON(info client.ContainerInfo, spec interface{}) interface{} {
+	type runtime struct {
+		Name    string      `json:"Name"`
+		Options interface{} `json:"Options,omitempty"`
+	}
+	var opts interface{}
+	if info.Runtime.Options != nil {
+		if v, err := typeurl.UnmarshalAny(info.Runtime.Options); err == nil {
+			opts = v
+		}
+	}
+	return struct {
+		ID          string            `json:"ID"`
+		Labels      map[string]string `json:"Labels"`
+		Image       string            `json:"Image"`
+		Runtime     runtime           `json:"Runtime"`
+		SnapshotKey string            `json:"SnapshotKey"`
+		Snapshotter string            `json:"Snapshotter"`
+		CreatedAt   time.Time         `json:"CreatedAt"`
+		UpdatedAt   time.Time         `json:"UpdatedAt"`
+		Extensions  interface{}       `json:"Extensions"`
+		Spec        interface{}       `json:"Spec"`
+	}{
+		ID: info.ID, Labels: info.Labels, Image: info.Image,
+		Runtime:     runtime{Name: info.Runtime.Name, Options: opts},
+		SnapshotKey: info.SnapshotKey, Snapshotter: info.Snapshotter,
+		CreatedAt: info.CreatedAt, UpdatedAt: info.UpdatedAt, Extensions: info.Extensions, Spec: spec,
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/client"
+	"github.com/berth-containers/berth/oci"
+)
+
+// containerFlags are shared by `containers create` and `run`.
+var containerFlags = []cli.Flag{
+	&cli.BoolFlag{Name: "rootfs", Usage: "use custom rootfs that is not managed by berthd snapshotter"},
+	&cli.StringSliceFlag{Name: "label", Usage: "specify additional labels (e.g. foo=bar)"},
+	&cli.StringSliceFlag{Name: "env", Usage: "specify additional container environment variables (e.g. FOO=bar)"},
+	&cli.StringFlag{Name: "runtime", Usage: "runtime name", Value: client.DefaultRuntime},
+	&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "allocate a TTY for the container"},
+	&cli.StringFlag{Name: "cwd", Usage: "specify the working directory of the process"},
+	&cli.StringFlag{Name: "hostname", Usage: "set the container's host name"},
+}
+
+// containerCreateCommand creates a record only; `run` and `task start`
+// make it run. Without an image (--rootfs), the first argument is a
+// directory to use as the root file system.
+var containerCreateCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create container",
+	ArgsUsage: "[flags] Image|RootFS CONTAINER [COMMAND] [ARG...]",
+	Flags:     containerFlags,
+	Action: func(c *cli.Context) error {
+		ref, id := c.Args().Get(0), c.Args().Get(1)
+		if ref == "" {
+			return errors.New("image ref must be provided")
+		}
+		if id == "" {
+			return errors.New("container id must be provided")
+		}
+		cl, ctx, cancel, err := newClient(c)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		_, err = newContainer(ctx, c, cl, ref, id, c.Args().Slice()[2:])
+		return err
+	},
+}
+
+// newContainer builds the container record from flags. Image-based
+// creation is added by the runtime work (see run.go).
+func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, id string, args []string) (*client.Container, error) {
+	labels, err := parseLabels(c.StringSlice("label"))
+	if err != nil {
+		return nil, err
+	}
+	var specOpts []oci.SpecOpts
+	var opts []client.NewContainerOpts
+	if c.Bool("rootfs") {
+		specOpts = append(specOpts, oci.WithRootFSPath(ref))
+	} else {
+		o, so, err := imageContainerOpts(ctx, c, cl, ref, id)
+		if err != nil {
+			return nil, err
+		}
+		opts, specOpts = append(opts, o...), append(specOpts, so...)
+	}
+	if len(args) > 0 {
+		specOpts = append(specOpts, oci.WithProcessArgs(args...))
+	}
+	if env := c.StringSlice("env"); len(env) > 0 {
+		specOpts = append(specOpts, oci.WithEnv(env))
+	}
+	if c.Bool("tty") {
+		specOpts = append(specOpts, oci.WithTTY)
+	}
+	if cwd := c.String("cwd"); cwd != "" {
+		specOpts = append(specOpts, oci.WithProcessCwd(cwd))
+	}
+	if h := c.String("hostname"); h != "" {
+		specOpts = append(specOpts, oci.WithHostname(h))
+	}
+	opts = append(opts,
+		client.WithRuntime(c.String("runtime"), nil),
+		client.WithContainerLabels(labels),
+		client.WithNewSpec(specOpts...),
+	)
+	return cl.NewContainer(ctx, id, opts...)
+}
+
+// imageContainerOpts is replaced by the image-aware version once images
+// can be unpacked; until then only --rootfs works.
+var imageContainerOpts = func(ctx context.Context, c *cli.Context, cl *client.Client, ref, id string) ([]client.NewContainerOpts, []oci.SpecOpts, error) {
+	return nil, nil, errors.New("creating a container from an image is not implemented yet; use --rootfs DIR")
+}
+
+// deleteContainer deletes a container record (and, with the images work,
+// its snapshot).
+func deleteContainer(ctx context.Context, cl *client.Client, id string, withSnapshot bool) error {
+	ct, err := cl.LoadContainer(ctx, id)
+	if err != nil {
+		return err
+	}
+	var opts []client.DeleteOpts
+	if withSnapshot && deleteSnapshotOpt != nil {
+		opts = append(opts, deleteSnapshotOpt)
+	}
+	return ct.Delete(ctx, opts...)
+}
+
+// deleteSnapshotOpt removes the container's snapshot; set by the images work.
+var deleteSnapshotOpt client.DeleteOpts

@@ -1,0 +1,225 @@
+// Package integration runs Berth end to end: a real berthd on a temp root and
+// socket, our ctr and Debian's, real runc, shims and kernel mounts. The
+// binaries are built once per test run in TestMain.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binDir  string // our freshly built binaries
+	repoDir string
+)
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "integration tests need root (mounts, runc, cgroups)")
+		os.Exit(1)
+	}
+	wd, _ := os.Getwd()
+	repoDir = filepath.Dir(wd)
+	dir, err := os.MkdirTemp("", "berth-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	for _, b := range []string{"berthd", "ctr", "containerd-shim-berth-v2", "berth-testimage"} {
+		if _, err := os.Stat(filepath.Join(repoDir, "cmd", b)); err != nil {
+			continue
+		}
+		cmd := exec.Command("go", "build", "-buildvcs=false", "-o", filepath.Join(binDir, b), "./cmd/"+b)
+		cmd.Dir = repoDir
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n", b, err)
+			os.Exit(1)
+		}
+	}
+	// Shims are found on PATH, ours first.
+	os.Setenv("PATH", binDir+":"+os.Getenv("PATH"))
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+// daemon is one berthd under test.
+type daemon struct {
+	t       *testing.T
+	Root    string
+	State   string
+	Address string
+	Config  string
+	cmd     *exec.Cmd
+	logs    *bytes.Buffer
+	exited  chan struct{}
+}
+
+// newDaemon starts berthd on a fresh temp root and socket and stops it (and
+// cleans up what it left) when the test ends.
+func newDaemon(t *testing.T, extraConfig string) *daemon {
+	t.Helper()
+	base := t.TempDir()
+	// Unix socket paths are limited to 108 bytes; keep state short.
+	state, err := os.MkdirTemp("/run", "bt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{
+		t:       t,
+		Root:    filepath.Join(base, "root"),
+		State:   state,
+		Address: filepath.Join(state, "b.sock"),
+		Config:  filepath.Join(base, "config.toml"),
+	}
+	if err := os.WriteFile(d.Config, []byte("version = 2\n"+extraConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Stop()
+		cleanupState(d.State)
+		cleanupMounts(d.Root)
+		if t.Failed() {
+			t.Logf("berthd logs:\n%s", d.logs.String())
+		}
+	})
+	d.Start()
+	return d
+}
+
+func (d *daemon) Start() {
+	d.t.Helper()
+	d.logs = &bytes.Buffer{}
+	d.cmd = exec.Command(filepath.Join(binDir, "berthd"), "--config", d.Config, "--root", d.Root,
+		"--state", d.State, "--address", d.Address, "--log-level", "debug")
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatalf("start berthd: %v", err)
+	}
+	d.exited = make(chan struct{})
+	go func() { d.cmd.Wait(); close(d.exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := d.ctrErr("version"); err == nil {
+			return
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("berthd exited at start: %v\n%s", d.cmd.ProcessState, d.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	d.t.Fatalf("berthd did not start serving:\n%s", d.logs.String())
+}
+
+// Stop sends SIGTERM and waits; it reports how long the daemon took.
+func (d *daemon) Stop() time.Duration {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	start := time.Now()
+	select {
+	case <-d.exited:
+		return 0
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.exited
+	}
+	return time.Since(start)
+}
+
+// Kill9 kills the daemon the hard way, as a crash would.
+func (d *daemon) Kill9() {
+	d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// ctr runs our ctr against the daemon and fails the test on error.
+func (d *daemon) ctr(args ...string) string {
+	d.t.Helper()
+	out, err := d.ctrErr(args...)
+	if err != nil {
+		d.t.Fatalf("ctr %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (d *daemon) ctrErr(args ...string) (string, error) {
+	return runCmd(filepath.Join(binDir, "ctr"), append([]string{"--address", d.Address}, args...)...)
+}
+
+// dctr runs Debian's containerd ctr against our daemon.
+func (d *daemon) dctr(args ...string) string {
+	d.t.Helper()
+	out, err := d.dctrErr(args...)
+	if err != nil {
+		d.t.Fatalf("/usr/bin/ctr %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (d *daemon) dctrErr(args ...string) (string, error) {
+	return runCmd("/usr/bin/ctr", append([]string{"--address", d.Address}, args...)...)
+}
+
+func runCmd(bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// cleanupState kills shims and runc containers left under a state dir and
+// removes it.
+func cleanupState(state string) {
+	exec.Command("sh", "-c", fmt.Sprintf(`for r in $(find %q -maxdepth 4 -type d -name runc 2>/dev/null); do
+	  for c in $(runc --root "$r"/* list -q 2>/dev/null); do :; done; done`, state)).Run()
+	cleanupMounts(state)
+	os.RemoveAll(state)
+}
+
+// cleanupMounts unmounts everything below dir, deepest first.
+func cleanupMounts(dir string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var targets []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			targets = append(targets, f[4])
+		}
+	}
+	for i := len(targets) - 1; i >= 0; i-- {
+		syscall.Unmount(targets[i], syscall.MNT_DETACH)
+	}
+}
+
+// requireBinary fails (never skips) when a tool the test needs is missing:
+// CI installs them all.
+func requireBinary(t *testing.T, path string) {
+	t.Helper()
+	if _, err := exec.LookPath(path); err != nil {
+		t.Fatalf("%s is required (apt-get install it; .ci/run does): %v", path, err)
+	}
+}

@@ -1,0 +1,205 @@
+package v2
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/fifo"
+	"github.com/containerd/ttrpc"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/log"
+)
+
+// shimBinary knows how to start a shim for one bundle and how to clean up
+// after one that died. The command line and environment are the shim v2
+// protocol containerd 1.6 speaks, so its containerd-shim-runc-v2 works here
+// and ours works under containerd.
+type shimBinary struct {
+	path         string // resolved shim binary
+	bundle       *Bundle
+	address      string // our gRPC address
+	ttrpcAddress string // our ttrpc address (events)
+	publish      string // this daemon's binary, for -publish-binary
+	debug        bool
+}
+
+func (b *shimBinary) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
+	all := []string{"-namespace", b.bundle.Namespace, "-address", b.address, "-publish-binary", b.publish}
+	if b.debug {
+		all = append(all, "-debug")
+	}
+	all = append(all, args...)
+	cmd := exec.CommandContext(ctx, b.path, all...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GOMAXPROCS=2",
+		"TTRPC_ADDRESS="+b.ttrpcAddress,
+		"GRPC_ADDRESS="+b.address,
+		"NAMESPACE="+b.bundle.Namespace,
+	)
+	// The shim daemonises itself; its start process must not die with us
+	// nor receive our terminal's signals.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	return cmd
+}
+
+// start runs `shim start`, which prints the ttrpc address of a (possibly
+// already running) shim, and connects to it.
+func (b *shimBinary) start(ctx context.Context, opts *anypb.Any, onClose func()) (*ttrpc.Client, error) {
+	cmd := b.command(ctx, b.bundle.Path, "-id", b.bundle.ID, "start")
+	if opts != nil {
+		data, err := proto.Marshal(opts)
+		if err != nil {
+			return nil, fmt.Errorf("marshal runtime options: %w", err)
+		}
+		cmd.Stdin = bytes.NewReader(data)
+	}
+	// The shim writes its own log to the "log" FIFO in the bundle; copy it
+	// into ours so shim errors reach the journal.
+	logCtx, cancelLog := context.WithCancel(context.WithoutCancel(ctx))
+	f, err := fifo.OpenFifo(logCtx, filepath.Join(b.bundle.Path, "log"), unix.O_RDWR|unix.O_CREAT|unix.O_NONBLOCK, 0o700)
+	if err != nil {
+		cancelLog()
+		return nil, fmt.Errorf("open shim log fifo: %w", err)
+	}
+	go copyShimLog(logCtx, b.bundle, f)
+
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		cancelLog()
+		f.Close()
+		return nil, fmt.Errorf("start shim %s: %s: %w", b.path, strings.TrimSpace(stderr.String()+string(out)), err)
+	}
+	address := parseStartOutput(out)
+	if address == "" {
+		cancelLog()
+		f.Close()
+		return nil, fmt.Errorf("start shim %s: printed no address", b.path)
+	}
+	if err := os.WriteFile(filepath.Join(b.bundle.Path, "shim-binary-path"), []byte(b.path), 0o600); err != nil {
+		cancelLog()
+		f.Close()
+		return nil, fmt.Errorf("record shim binary: %w", err)
+	}
+	client, err := connectShim(ctx, address, func() {
+		cancelLog()
+		f.Close()
+		if onClose != nil {
+			onClose()
+		}
+	})
+	if err != nil {
+		cancelLog()
+		f.Close()
+		return nil, err
+	}
+	return client, nil
+}
+
+// parseStartOutput accepts containerd 1.6's plain address and the newer
+// bootstrap JSON ({"version":2,"address":"unix://…","protocol":"ttrpc"}).
+func parseStartOutput(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if strings.HasPrefix(s, "{") {
+		var bs struct {
+			Address string `json:"address"`
+		}
+		if err := jsonUnmarshal([]byte(s), &bs); err == nil {
+			return bs.Address
+		}
+		return ""
+	}
+	return s
+}
+
+func copyShimLog(ctx context.Context, b *Bundle, f io.ReadCloser) {
+	defer f.Close()
+	entry := log.G(ctx).WithField("namespace", b.Namespace).WithField("id", b.ID)
+	buf := make([]byte, 32*1024)
+	var pending []byte
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			pending = append(pending, buf[:n]...)
+			for {
+				i := bytes.IndexByte(pending, '\n')
+				if i < 0 {
+					break
+				}
+				entry.Debug("shim: " + string(pending[:i]))
+				pending = pending[i+1:]
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// connectShim dials a shim's ttrpc socket ("unix:///path" or a bare path).
+func connectShim(ctx context.Context, address string, onClose func()) (*ttrpc.Client, error) {
+	path := strings.TrimPrefix(address, "unix://")
+	var (
+		conn net.Conn
+		err  error
+	)
+	// The shim may still be binding its socket right after start.
+	for i := 0; i < 100; i++ {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		conn, err = d.DialContext(ctx, "unix", path)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to shim at %s: %w: %w", address, err, errdefs.ErrUnavailable)
+	}
+	opts := []ttrpc.ClientOpts{}
+	if onClose != nil {
+		opts = append(opts, ttrpc.WithOnClose(onClose))
+	}
+	return ttrpc.NewClient(conn, opts...), nil
+}
+
+// deleteResult is what `shim delete` reports for a task that is gone.
+type deleteResult struct {
+	Pid        uint32
+	ExitStatus uint32
+	ExitedAt   time.Time
+}
+
+// cleanup runs `shim delete` for a shim that is dead or unreachable, which
+// kills and deletes the runc container and unmounts the rootfs. It runs
+// outside the bundle (so the bundle can be removed) and names it with -bundle.
+func (b *shimBinary) cleanup(ctx context.Context) (*deleteResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	cmd := b.command(ctx, filepath.Dir(b.bundle.Path), "-id", b.bundle.ID, "-bundle", b.bundle.Path, "delete")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("shim delete for %s: %s: %w", b.bundle.ID, strings.TrimSpace(stderr.String()), err)
+	}
+	return decodeDeleteResponse(out)
+}

@@ -1,0 +1,418 @@
+// Package v2 is the daemon side of the v2 runtime: it turns a container and
+// a create request into a bundle, starts the container's shim, talks to it
+// over ttrpc, and finds its shims again after a daemon restart.
+package v2
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsapi "github.com/berth-containers/berth/api/events"
+	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
+	"github.com/berth-containers/berth/mount"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/identifiers"
+	"github.com/berth-containers/berth/pkg/log"
+	"github.com/berth-containers/berth/pkg/namespaces"
+)
+
+// Publisher publishes events; the daemon's exchange implements it.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, event interface{}) error
+}
+
+// RuntimeConfig maps a runtime name to a shim binary and default options.
+type RuntimeConfig struct {
+	// Binary is a path or a name looked up on PATH.
+	Binary string `toml:"binary"`
+	// Options are runc shim options used when the container has none:
+	// binary_name, root, systemd_cgroup (containerd.runc.v1.Options).
+	Options map[string]interface{} `toml:"options"`
+}
+
+// Config configures the task manager plugin.
+type Config struct {
+	Runtimes map[string]RuntimeConfig `toml:"runtimes"`
+}
+
+// DefaultConfig maps both our runtime name and containerd's runc name to
+// our shim, so clients that ask for io.containerd.runc.v2 get ours; point
+// it back at containerd-shim-runc-v2 to use containerd's.
+func DefaultConfig() *Config {
+	return &Config{Runtimes: map[string]RuntimeConfig{
+		"io.containerd.berth.v2": {Binary: "containerd-shim-berth-v2"},
+		"io.containerd.runc.v2":  {Binary: "containerd-shim-berth-v2"},
+	}}
+}
+
+// ManagerConfig is what the manager needs from the daemon.
+type ManagerConfig struct {
+	State        string
+	Address      string
+	TTRPCAddress string
+	Runtimes     map[string]RuntimeConfig
+	Publisher    Publisher
+	Debug        bool
+}
+
+// TaskManager owns every task's shim.
+type TaskManager struct {
+	cfg     ManagerConfig
+	publish string
+
+	mu    sync.Mutex
+	tasks map[string]*Task // "<ns>/<id>"
+}
+
+// NewTaskManager creates the manager and reconnects to the shims of tasks
+// that were running when the daemon last stopped.
+func NewTaskManager(ctx context.Context, cfg ManagerConfig) (*TaskManager, error) {
+	if err := os.MkdirAll(cfg.State, 0o711); err != nil {
+		return nil, fmt.Errorf("create runtime state dir: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable: %w", err)
+	}
+	m := &TaskManager{cfg: cfg, publish: self, tasks: map[string]*Task{}}
+	m.restore(ctx)
+	return m, nil
+}
+
+var runtimeNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$`)
+
+// resolveBinary turns a runtime name into a shim binary path:
+// io.containerd.NAME.vN runs containerd-shim-NAME-vN unless configured.
+func (m *TaskManager) resolveBinary(runtime string) (string, error) {
+	bin := ""
+	if rc, ok := m.cfg.Runtimes[runtime]; ok && rc.Binary != "" {
+		bin = rc.Binary
+	} else {
+		if !runtimeNameRe.MatchString(runtime) {
+			return "", fmt.Errorf("runtime %q: invalid name (want io.containerd.NAME.VERSION): %w", runtime, errdefs.ErrInvalidArgument)
+		}
+		parts := strings.Split(runtime, ".")
+		bin = fmt.Sprintf("containerd-shim-%s-%s", parts[len(parts)-2], parts[len(parts)-1])
+	}
+	if filepath.IsAbs(bin) {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("runtime %q: shim binary %s: %w", runtime, bin, errdefs.ErrNotFound)
+		}
+		return bin, nil
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return "", fmt.Errorf("runtime %q: shim binary %s not installed on PATH: %w", runtime, bin, errdefs.ErrNotFound)
+	}
+	return filepath.Abs(path)
+}
+
+func key(ns, id string) string { return ns + "/" + id }
+
+// Create starts a shim for a new task and creates the task in it.
+func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts CreateOpts) (_ *Task, retErr error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := identifiers.Validate(id); err != nil {
+		return nil, err
+	}
+	bin, err := m.resolveBinary(runtime)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	if _, ok := m.tasks[key(ns, id)]; ok {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("task %q in namespace %q: %w", id, ns, errdefs.ErrAlreadyExists)
+	}
+	// Reserve the name while the shim starts so a concurrent create of the
+	// same task fails fast instead of racing for the bundle.
+	m.tasks[key(ns, id)] = nil
+	m.mu.Unlock()
+	defer func() {
+		if retErr != nil {
+			m.mu.Lock()
+			if m.tasks[key(ns, id)] == nil {
+				delete(m.tasks, key(ns, id))
+			}
+			m.mu.Unlock()
+		}
+	}()
+
+	bundle, err := newBundle(ctx, m.cfg.State, ns, id, opts.Spec)
+	if err != nil {
+		return nil, err
+	}
+	t := &Task{ID: id, Namespace: ns, Runtime: runtime, Bundle: bundle}
+	t.binary = &shimBinary{path: bin, bundle: bundle, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
+		publish: m.publish, debug: m.cfg.Debug}
+	topts := opts.TaskOptions
+	if topts == nil || len(topts.Value) == 0 {
+		topts = opts.RuntimeOptions
+	}
+	client, err := t.binary.start(ctx, topts, func() { m.shimClosed(t) })
+	if err != nil {
+		bundle.Delete()
+		return nil, err
+	}
+	t.client = client
+	t.task = taskapi.NewTaskClient(client)
+	defer func() {
+		if retErr != nil {
+			m.abandon(ctx, t)
+		}
+	}()
+	_, err = t.task.Create(t.ctx(ctx), &taskapi.CreateTaskRequest{
+		Id: id, Bundle: bundle.Path, Rootfs: opts.Rootfs, Terminal: opts.Terminal,
+		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
+		Checkpoint: opts.Checkpoint, Options: topts,
+	})
+	if err != nil {
+		return nil, t.shimErr("create", err)
+	}
+	m.mu.Lock()
+	m.tasks[key(ns, id)] = t
+	m.mu.Unlock()
+	return t, nil
+}
+
+// abandon tears down a shim whose task never got created.
+func (m *TaskManager) abandon(ctx context.Context, t *Task) {
+	t.mu.Lock()
+	t.dead = &deleteResult{}
+	t.mu.Unlock()
+	ctx = context.WithoutCancel(ctx)
+	t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
+	t.task.Shutdown(t.ctx(ctx), &taskapi.ShutdownRequest{Id: t.ID, Now: true})
+	t.client.Close()
+	if _, err := t.binary.cleanup(ctx); err != nil {
+		log.G(ctx).WithError(err).WithField("id", t.ID).Debug("cleanup after failed create")
+	}
+	m.removeBundle(ctx, t.Bundle)
+}
+
+// Get returns the task in the context's namespace.
+func (m *TaskManager) Get(ctx context.Context, id string) (*Task, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	t := m.tasks[key(ns, id)]
+	m.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("task %q in namespace %q: %w", id, ns, errdefs.ErrNotFound)
+	}
+	return t, nil
+}
+
+// List returns the namespace's tasks.
+func (m *TaskManager) List(ctx context.Context) ([]*Task, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*Task
+	for k, t := range m.tasks {
+		if t != nil && strings.HasPrefix(k, ns+"/") {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// Count is the number of live tasks in all namespaces (for metrics).
+func (m *TaskManager) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, t := range m.tasks {
+		if t != nil && t.deadState() == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// Delete deletes the task's init process, shuts its shim down and removes
+// the bundle. It returns the exit status of the init process.
+func (m *TaskManager) Delete(ctx context.Context, id string) (*deleteResult, error) {
+	t, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	res := t.deadState()
+	if res == nil {
+		r, err := t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
+		if err != nil {
+			return nil, t.shimErr("delete", err)
+		}
+		res = &deleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
+		t.mu.Lock()
+		t.dead = res
+		t.mu.Unlock()
+		// Shutdown makes the shim exit once it has no tasks; the
+		// connection closing then is expected, not a crash.
+		if _, err := t.task.Shutdown(t.ctx(ctx), &taskapi.ShutdownRequest{Id: t.ID}); err != nil && !errors.Is(err, ttrpc.ErrClosed) {
+			log.G(ctx).WithError(err).WithField("id", id).Debug("shim shutdown")
+		}
+		t.client.Close()
+	}
+	m.mu.Lock()
+	delete(m.tasks, key(t.Namespace, t.ID))
+	m.mu.Unlock()
+	if err := m.removeBundle(ctx, t.Bundle); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// removeBundle unmounts the rootfs if the shim left it mounted, then
+// removes the bundle folder.
+func (m *TaskManager) removeBundle(ctx context.Context, b *Bundle) error {
+	rootfs := filepath.Join(b.Path, "rootfs")
+	if err := mount.UnmountAll(rootfs, 0); err != nil {
+		log.G(ctx).WithError(err).WithField("rootfs", rootfs).Warn("unmount leftover rootfs")
+	}
+	if err := b.Delete(); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// shimClosed runs when a shim connection drops. If we did not ask the shim
+// to go, it died: clean up after it, mark the task stopped and publish the
+// exit so waiters and subscribers learn of it.
+func (m *TaskManager) shimClosed(t *Task) {
+	t.mu.Lock()
+	if t.dead != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	ctx := namespaces.WithNamespace(context.Background(), t.Namespace)
+	res, err := t.binary.cleanup(ctx)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("id", t.ID).Warn("cleanup after dead shim")
+		res = &deleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
+	}
+	if res.ExitedAt.IsZero() {
+		res.ExitedAt = time.Now()
+	}
+	t.mu.Lock()
+	t.dead = res
+	t.mu.Unlock()
+	m.removeBundle(ctx, t.Bundle)
+	m.publishExit(ctx, t, res)
+}
+
+func (m *TaskManager) publishExit(ctx context.Context, t *Task, res *deleteResult) {
+	if m.cfg.Publisher == nil {
+		return
+	}
+	m.cfg.Publisher.Publish(ctx, "/tasks/exit", &eventsapi.TaskExit{
+		ContainerId: t.ID, Id: t.ID, Pid: res.Pid, ExitStatus: res.ExitStatus, ExitedAt: timestamp(res.ExitedAt),
+	})
+}
+
+func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// restore reconnects to the shims of bundles left in the state dir. Shims
+// that answer are tasks again; the rest are cleaned up with an exit event.
+func (m *TaskManager) restore(ctx context.Context) {
+	nsDirs, err := os.ReadDir(m.cfg.State)
+	if err != nil {
+		return
+	}
+	for _, nsd := range nsDirs {
+		ns := nsd.Name()
+		if !nsd.IsDir() || identifiers.Validate(ns) != nil {
+			continue
+		}
+		ids, _ := os.ReadDir(filepath.Join(m.cfg.State, ns))
+		for _, idd := range ids {
+			if !idd.IsDir() || identifiers.Validate(idd.Name()) != nil {
+				continue
+			}
+			nctx := namespaces.WithNamespace(ctx, ns)
+			if err := m.restoreOne(nctx, ns, idd.Name()); err != nil {
+				log.G(ctx).WithError(err).WithField("namespace", ns).WithField("id", idd.Name()).Warn("restore task")
+			}
+		}
+	}
+}
+
+func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
+	b, err := loadBundle(m.cfg.State, ns, id)
+	if err != nil {
+		return err
+	}
+	t := &Task{ID: id, Namespace: ns, Bundle: b}
+	binPath, _ := os.ReadFile(filepath.Join(b.Path, "shim-binary-path"))
+	t.binary = &shimBinary{path: string(binPath), bundle: b, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
+		publish: m.publish, debug: m.cfg.Debug}
+	addr, err := os.ReadFile(filepath.Join(b.Path, "address"))
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		client, cerr := connectShimOnce(cctx, strings.TrimSpace(string(addr)), func() { m.shimClosed(t) })
+		cancel()
+		if cerr == nil {
+			t.client = client
+			t.task = taskapi.NewTaskClient(client)
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = t.task.State(t.ctx(pctx), &taskapi.StateRequest{Id: id})
+			cancel()
+			if err == nil {
+				m.mu.Lock()
+				m.tasks[key(ns, id)] = t
+				m.mu.Unlock()
+				log.G(ctx).WithField("namespace", ns).WithField("id", id).Info("reconnected to shim")
+				return nil
+			}
+			t.mu.Lock()
+			t.dead = &deleteResult{}
+			t.mu.Unlock()
+			client.Close()
+		}
+	}
+	// The shim is gone: clean up what it left and say the task exited.
+	res := &deleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
+	if len(binPath) > 0 {
+		if r, err := t.binary.cleanup(ctx); err == nil {
+			res = r
+		} else {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("shim delete during restore")
+		}
+	}
+	m.removeBundle(ctx, b)
+	m.publishExit(ctx, t, res)
+	return nil
+}
+
+// connectShimOnce dials without retrying: at restore a missing socket means
+// a dead shim, not a slow one.
+func connectShimOnce(ctx context.Context, address string, onClose func()) (*ttrpc.Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", strings.TrimPrefix(address, "unix://"))
+	if err != nil {
+		return nil, err
+	}
+	return ttrpc.NewClient(conn, ttrpc.WithOnClose(onClose)), nil
+}
+
