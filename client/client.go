@@ -133,7 +133,9 @@ func (c *Client) withNamespace(ctx context.Context) context.Context {
 	return namespaces.WithNamespace(ctx, ns)
 }
 
-func (c *Client) VersionService() versionapi.VersionClient { return versionapi.NewVersionClient(c.conn) }
+func (c *Client) VersionService() versionapi.VersionClient {
+	return versionapi.NewVersionClient(c.conn)
+}
 func (c *Client) NamespaceService() namespacesapi.NamespacesClient {
 	return namespacesapi.NewNamespacesClient(c.conn)
 }

@@ -7,8 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -415,4 +415,3 @@ func connectShimOnce(ctx context.Context, address string, onClose func()) (*ttrp
 	}
 	return ttrpc.NewClient(conn, ttrpc.WithOnClose(onClose)), nil
 }
-

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
 	apitypes "github.com/berth-containers/berth/api/types"
 	tasktypes "github.com/berth-containers/berth/api/types/task"
-	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/namespaces"
 )

@@ -6,13 +6,13 @@ import (
 	"context"
 	"sort"
 
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	types "github.com/berth-containers/berth/api/types"
 	api "github.com/berth-containers/berth/api/services/introspection/v1"
+	types "github.com/berth-containers/berth/api/types"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/filters"
 	"github.com/berth-containers/berth/plugin"
