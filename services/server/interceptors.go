@@ -1,0 +1,116 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/log"
+	"github.com/berth-containers/berth/pkg/namespaces"
+	"github.com/containerd/ttrpc"
+	"github.com/sirupsen/logrus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// requestLogger is the request's log entry, with method and namespace.
+func requestLogger(ctx context.Context, method string) *logrus.Entry {
+	l := log.G(ctx).WithField("method", method)
+	if ns, ok := namespaces.Namespace(ctx); ok {
+		l = l.WithField("namespace", ns)
+	}
+	return l
+}
+
+func logDone(l *logrus.Entry, start time.Time, err error) {
+	l = l.WithField("duration", time.Since(start))
+	if err != nil {
+		l.WithError(err).Debug("request failed")
+		return
+	}
+	l.Debug("request done")
+}
+
+// panicError turns a recovered panic into an Internal status and logs the
+// stack: a bug in one handler must fail that call, not kill the daemon and
+// every container's management with it.
+func panicError(ctx context.Context, method string, v interface{}) error {
+	log.G(ctx).WithField("method", method).Errorf("panic in handler: %v\n%s", v, debug.Stack())
+	return status.Error(codes.Internal, fmt.Sprintf("%s: internal error: panic: %v", method, v))
+}
+
+// unaryLog logs each call at debug and maps any error still lacking a gRPC
+// code with errdefs.ToGRPC, a safety net for services that forgot to.
+func unaryLog(ctx context.Context, req interface{}, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (interface{}, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	err = errdefs.ToGRPC(err)
+	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	return resp, err
+}
+
+func unaryRecover(ctx context.Context, req interface{}, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp interface{}, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, panicError(ctx, info.FullMethod, v)
+		}
+	}()
+	return handler(ctx, req)
+}
+
+func streamLog(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := errdefs.ToGRPC(handler(srv, ss))
+	logDone(requestLogger(ss.Context(), info.FullMethod), start, err)
+	return err
+}
+
+func streamRecover(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = panicError(ss.Context(), info.FullMethod, v)
+		}
+	}()
+	return handler(srv, ss)
+}
+
+// streamStopper ends streams when the server stops: GracefulStop waits for
+// every call, and a stream such as an events subscription never ends by
+// itself, so Stop cancels the streams' contexts after a short grace.
+func streamStopper(stopping context.Context) grpc.StreamServerInterceptor {
+	return func(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		ctx, cancel := context.WithCancel(ss.Context())
+		defer cancel()
+		unregister := context.AfterFunc(stopping, cancel)
+		defer unregister()
+		return handler(srv, &stoppableStream{ServerStream: ss, ctx: ctx})
+	}
+}
+
+type stoppableStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *stoppableStream) Context() context.Context { return s.ctx }
+
+// ttrpcLog and ttrpcRecover do for the ttrpc server what the gRPC ones do.
+func ttrpcLog(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (interface{}, error) {
+	start := time.Now()
+	resp, err := method(ctx, unmarshal)
+	err = errdefs.ToGRPC(err)
+	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	return resp, err
+}
+
+func ttrpcRecover(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.UnaryServerInfo, method ttrpc.Method) (resp interface{}, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, panicError(ctx, info.FullMethod, v)
+		}
+	}()
+	return method(ctx, unmarshal)
+}
