@@ -1,0 +1,182 @@
+// Command berthd is the Berth container daemon. This file is flags and
+// wiring only; the daemon itself is services/server and the plugins
+// imported in builtins.go.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/log"
+	"github.com/berth-containers/berth/pkg/sdnotify"
+	"github.com/berth-containers/berth/pkg/version"
+	"github.com/berth-containers/berth/services/server"
+)
+
+// stopTimeout bounds a graceful stop; calls still running then are cut off
+// so that a stuck client cannot hold up a restart.
+const stopTimeout = 10 * time.Second
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintf(os.Stderr, "berthd: %s\n", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "berthd",
+		Usage:   "a containerd-compatible container daemon",
+		Version: version.Version,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: server.DefaultConfigPath,
+				Usage: "path to the TOML config file; a missing file means the defaults"},
+			&cli.StringFlag{Name: "root", Usage: "persistent data directory (overrides the config)"},
+			&cli.StringFlag{Name: "state", Usage: "runtime state directory (overrides the config)"},
+			&cli.StringFlag{Name: "address", Aliases: []string{"a"}, Usage: "gRPC socket (overrides the config)"},
+			&cli.StringFlag{Name: "log-level", Aliases: []string{"l"}, Usage: "trace, debug, info, warn, error, fatal or panic"},
+			&cli.StringFlag{Name: "log-format", Usage: "text or json"},
+		},
+		Commands: []*cli.Command{configCommand},
+		Action:   run,
+	}
+}
+
+// loadConfig reads the config file and applies the command-line overrides.
+func loadConfig(c *cli.Context) (*server.Config, error) {
+	ctx := c.Context
+	cfg := server.DefaultConfig()
+	path := c.String("config")
+	if err := server.LoadConfig(ctx, path, cfg); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		log.G(ctx).WithField("config", path).Debug("no config file; using defaults")
+	}
+	if v := c.String("root"); v != "" {
+		cfg.Root = v
+	}
+	if v := c.String("state"); v != "" {
+		cfg.State = v
+	}
+	if v := c.String("address"); v != "" {
+		cfg.GRPC.Address = v
+	}
+	if v := c.String("log-level"); v != "" {
+		cfg.Debug.Level = v
+	}
+	if v := c.String("log-format"); v != "" {
+		cfg.Debug.Format = v
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func setupLogging(cfg server.DebugConfig) error {
+	logrus.SetOutput(os.Stderr)
+	if cfg.Level != "" {
+		lvl, err := logrus.ParseLevel(cfg.Level)
+		if err != nil {
+			return fmt.Errorf("log level %q: %w", cfg.Level, errdefs.ErrInvalidArgument)
+		}
+		logrus.SetLevel(lvl)
+	}
+	switch cfg.Format {
+	case "", "text":
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339Nano})
+	case "json":
+		logrus.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	default:
+		return fmt.Errorf("log format %q: want text or json: %w", cfg.Format, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see berthd --help)", c.Args().First())
+	}
+	// Catch signals before anything slow starts, so a stop asked for
+	// during plugin init is seen once the server exists.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, handledSignals...)
+	defer signal.Stop(sigc)
+
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	if err := setupLogging(cfg.Debug); err != nil {
+		return err
+	}
+	ctx := log.WithLogger(context.Background(), log.L)
+	log.G(ctx).WithField("version", version.Version).WithField("revision", version.Revision).Info("starting berthd")
+
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	// The sockets listen from New on, so clients may connect now.
+	notify(ctx, sdnotify.Ready)
+	log.G(ctx).WithField("address", cfg.GRPC.Address).WithField("ttrpc", cfg.TTRPCAddress()).Info("berthd is ready")
+
+	for {
+		select {
+		case sig := <-sigc:
+			switch sig {
+			case syscall.SIGUSR1:
+				dumpStacks(ctx)
+			case syscall.SIGPIPE:
+				// Ignored: a restarted journald closes our stderr pipe, and
+				// dying of SIGPIPE there would take the daemon down with it.
+			default:
+				log.G(ctx).WithField("signal", sig).Info("stopping berthd")
+				return stop(ctx, srv, serveErr)
+			}
+		case err := <-serveErr:
+			log.G(ctx).WithError(err).Error("serving failed; stopping")
+			serveErr <- nil // already received; stop waits for it
+			if serr := stop(ctx, srv, serveErr); serr != nil {
+				log.G(ctx).WithError(serr).Warn("stop")
+			}
+			return err
+		}
+	}
+}
+
+func stop(ctx context.Context, srv *server.Server, serveErr <-chan error) error {
+	notify(ctx, sdnotify.Stopping)
+	sctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	err := srv.Stop(sctx)
+	if serr := <-serveErr; serr != nil {
+		log.G(ctx).WithError(serr).Warn("serve")
+	}
+	if err != nil {
+		// Still a clean exit for systemd: the daemon did stop.
+		log.G(ctx).WithError(err).Warn("berthd stopped with errors")
+		return nil
+	}
+	log.G(ctx).Info("berthd stopped")
+	return nil
+}
+
+func notify(ctx context.Context, state string) {
+	if _, err := sdnotify.Notify(state); err != nil {
+		log.G(ctx).WithError(err).Warn("sd_notify")
+	}
+}
