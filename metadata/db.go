@@ -50,6 +50,10 @@ type DB struct {
 	// it shared, a collection holds it exclusively, so a sweep never removes
 	// an object whose record is about to be written.
 	wlock sync.RWMutex
+
+	mu           sync.Mutex // guards the backends, registered by the wrappers
+	content      *contentStore
+	snapshotters map[string]*snapshotter
 }
 
 // NewDB opens (creating if needed) dir/meta.db, brings its schema up to date
@@ -67,7 +71,7 @@ func NewDB(dir string) (*DB, error) {
 		}
 		return nil, fmt.Errorf("metadata: open %s: %w", path, err)
 	}
-	db := &DB{bdb: bdb, path: path}
+	db := &DB{bdb: bdb, path: path, snapshotters: map[string]*snapshotter{}}
 	if err := bdb.Update(migrate); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("metadata database %s: %w", path, err)
