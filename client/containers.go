@@ -258,3 +258,6 @@ func (c *Client) namespaceOf(ctx context.Context) string {
 	ns, _ := namespaceFrom(c.withNamespace(ctx))
 	return ns
 }
+
+// Client is the client the container was loaded with.
+func (ct *Container) Client() *Client { return ct.c }

@@ -56,6 +56,10 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	}
 	var specOpts []oci.SpecOpts
 	var opts []client.NewContainerOpts
+	// A spec file replaces the default spec; every other flag applies on top.
+	if path := c.String("config"); path != "" {
+		specOpts = append(specOpts, oci.WithSpecFromFile(path))
+	}
 	if c.Bool("rootfs") {
 		specOpts = append(specOpts, oci.WithRootFSPath(ref))
 	} else {
@@ -65,6 +69,11 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 		}
 		opts, specOpts = append(opts, o...), append(specOpts, so...)
 	}
+	more, err := extraSpecOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	specOpts = append(specOpts, more...)
 	if len(args) > 0 {
 		specOpts = append(specOpts, oci.WithProcessArgs(args...))
 	}

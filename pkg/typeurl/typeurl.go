@@ -150,3 +150,15 @@ func UnmarshalTo(a *anypb.Any, out interface{}) error {
 	}
 	return nil
 }
+
+// IsSpec reports whether a holds an OCI runtime spec (JSON under SpecURL).
+func IsSpec(a *anypb.Any) bool {
+	return a != nil && strings.TrimPrefix(a.TypeUrl, googlePrefix) == SpecURL
+}
+
+// Type URLs containerd gives the other runtime-spec types it sends as JSON
+// (exec process specs, resource updates).
+const (
+	ProcessURL        = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+	LinuxResourcesURL = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+)

@@ -181,8 +181,8 @@ func connectShim(ctx context.Context, address string, onClose func()) (*ttrpc.Cl
 	return ttrpc.NewClient(conn, opts...), nil
 }
 
-// deleteResult is what `shim delete` reports for a task that is gone.
-type deleteResult struct {
+// DeleteResult is the exit of a deleted process (or of a task whose shim died).
+type DeleteResult struct {
 	Pid        uint32
 	ExitStatus uint32
 	ExitedAt   time.Time
@@ -191,7 +191,7 @@ type deleteResult struct {
 // cleanup runs `shim delete` for a shim that is dead or unreachable, which
 // kills and deletes the runc container and unmounts the rootfs. It runs
 // outside the bundle (so the bundle can be removed) and names it with -bundle.
-func (b *shimBinary) cleanup(ctx context.Context) (*deleteResult, error) {
+func (b *shimBinary) cleanup(ctx context.Context) (*DeleteResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := b.command(ctx, filepath.Dir(b.bundle.Path), "-id", b.bundle.ID, "-bundle", b.bundle.Path, "delete")

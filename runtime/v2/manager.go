@@ -176,7 +176,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 			m.abandon(ctx, t)
 		}
 	}()
-	_, err = t.task.Create(t.ctx(ctx), &taskapi.CreateTaskRequest{
+	cr, err := t.task.Create(t.ctx(ctx), &taskapi.CreateTaskRequest{
 		Id: id, Bundle: bundle.Path, Rootfs: opts.Rootfs, Terminal: opts.Terminal,
 		Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr,
 		Checkpoint: opts.Checkpoint, Options: topts,
@@ -184,6 +184,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 	if err != nil {
 		return nil, t.shimErr("create", err)
 	}
+	t.Pid = cr.Pid
 	m.mu.Lock()
 	m.tasks[key(ns, id)] = t
 	m.mu.Unlock()
@@ -193,7 +194,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 // abandon tears down a shim whose task never got created.
 func (m *TaskManager) abandon(ctx context.Context, t *Task) {
 	t.mu.Lock()
-	t.dead = &deleteResult{}
+	t.dead = &DeleteResult{}
 	t.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
 	t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
@@ -252,7 +253,7 @@ func (m *TaskManager) Count() int {
 
 // Delete deletes the task's init process, shuts its shim down and removes
 // the bundle. It returns the exit status of the init process.
-func (m *TaskManager) Delete(ctx context.Context, id string) (*deleteResult, error) {
+func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, error) {
 	t, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
@@ -263,7 +264,7 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*deleteResult, err
 		if err != nil {
 			return nil, t.shimErr("delete", err)
 		}
-		res = &deleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
+		res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
 		t.mu.Lock()
 		t.dead = res
 		t.mu.Unlock()
@@ -310,7 +311,7 @@ func (m *TaskManager) shimClosed(t *Task) {
 	res, err := t.binary.cleanup(ctx)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("id", t.ID).Warn("cleanup after dead shim")
-		res = &deleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
+		res = &DeleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
 	}
 	if res.ExitedAt.IsZero() {
 		res.ExitedAt = time.Now()
@@ -322,7 +323,7 @@ func (m *TaskManager) shimClosed(t *Task) {
 	m.publishExit(ctx, t, res)
 }
 
-func (m *TaskManager) publishExit(ctx context.Context, t *Task, res *deleteResult) {
+func (m *TaskManager) publishExit(ctx context.Context, t *Task, res *DeleteResult) {
 	if m.cfg.Publisher == nil {
 		return
 	}
@@ -386,13 +387,13 @@ func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
 				return nil
 			}
 			t.mu.Lock()
-			t.dead = &deleteResult{}
+			t.dead = &DeleteResult{}
 			t.mu.Unlock()
 			client.Close()
 		}
 	}
 	// The shim is gone: clean up what it left and say the task exited.
-	res := &deleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
+	res := &DeleteResult{ExitStatus: 128 + 9, ExitedAt: time.Now()}
 	if len(binPath) > 0 {
 		if r, err := t.binary.cleanup(ctx); err == nil {
 			res = r

@@ -25,13 +25,15 @@ type Task struct {
 	Namespace string
 	Runtime   string
 	Bundle    *Bundle
+	// Pid is the init process's pid as the shim reported it at create.
+	Pid uint32
 
 	binary *shimBinary
 	client *ttrpc.Client
 	task   taskapi.TaskService
 
 	mu   sync.Mutex
-	dead *deleteResult // set once the shim is gone; the task is then STOPPED
+	dead *DeleteResult // set once the shim is gone; the task is then STOPPED
 }
 
 func (t *Task) ctx(ctx context.Context) context.Context {
@@ -49,7 +51,7 @@ func (t *Task) shimErr(op string, err error) error {
 	return fmt.Errorf("task %q: %s: %w", t.ID, op, errdefs.FromGRPC(err))
 }
 
-func (t *Task) deadState() *deleteResult {
+func (t *Task) deadState() *DeleteResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.dead
@@ -172,12 +174,12 @@ func (t *Task) Wait(ctx context.Context, execID string) (uint32, time.Time, erro
 }
 
 // DeleteProcess deletes an exec'd process.
-func (t *Task) DeleteProcess(ctx context.Context, execID string) (*deleteResult, error) {
+func (t *Task) DeleteProcess(ctx context.Context, execID string) (*DeleteResult, error) {
 	r, err := t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID, ExecId: execID})
 	if err != nil {
 		return nil, t.shimErr("delete process", err)
 	}
-	return &deleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}, nil
+	return &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}, nil
 }
 
 func (t *Task) Connect(ctx context.Context) (*taskapi.ConnectResponse, error) {
@@ -185,10 +187,10 @@ func (t *Task) Connect(ctx context.Context) (*taskapi.ConnectResponse, error) {
 	return r, t.shimErr("connect", err)
 }
 
-func decodeDeleteResponse(out []byte) (*deleteResult, error) {
+func decodeDeleteResponse(out []byte) (*DeleteResult, error) {
 	var r taskapi.DeleteResponse
 	if err := proto.Unmarshal(out, &r); err != nil {
 		return nil, fmt.Errorf("decode shim delete response: %w", err)
 	}
-	return &deleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}, nil
+	return &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}, nil
 }
