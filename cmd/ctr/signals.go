@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-
 	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
 
@@ -33,7 +32,6 @@ func parseSignal(s string) (syscall.Signal, error) {
 	}
 	return 0, fmt.Errorf("unknown signal %q", s)
 }
-
 
 // forwardSignals sends every signal ctr receives to the process until the
 // returned stop func is called. SIGCHLD, SIGPIPE, SIGURG and SIGWINCH are

@@ -373,9 +373,9 @@ func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, d
 }
 
 var taskExecCommand = &cli.Command{
-	Name:           "exec",
-	Usage:          "execute additional processes in an existing container",
-	ArgsUsage:      "[flags] CONTAINER CMD [ARG...]",
+	Name:            "exec",
+	Usage:           "execute additional processes in an existing container",
+	ArgsUsage:       "[flags] CONTAINER CMD [ARG...]",
 	SkipFlagParsing: false,
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "cwd", Usage: "working directory of the new process"},
