@@ -108,8 +108,8 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 	}
 
 	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(config.GRPC.MaxRecvMsgSize),
-		grpc.MaxSendMsgSize(config.GRPC.MaxSendMsgSize),
+		grpc.MaxRecvMsgSize(orDefault(config.GRPC.MaxRecvMsgSize, DefaultMaxMsgSize)),
+		grpc.MaxSendMsgSize(orDefault(config.GRPC.MaxSendMsgSize, DefaultMaxMsgSize)),
 		grpc.ChainUnaryInterceptor(unaryLog, unaryRecover),
 		grpc.ChainStreamInterceptor(streamLog, streamRecover, streamStopper(s.stopping)),
 	)
@@ -238,6 +238,10 @@ func (s *Server) stop(ctx context.Context) error {
 		<-done
 	}
 	s.stopStreams()
+	// Whatever the graceful path left (a ttrpc connection still busy when
+	// ctx ended) is cut now; both calls are no-ops on a stopped server.
+	s.grpc.Stop()
+	s.ttrpc.Close()
 
 	errs = append(errs, s.release(ctx))
 	return errors.Join(errs...)
@@ -274,6 +278,15 @@ func (s *Server) release(ctx context.Context) error {
 	}
 	s.lock = nil
 	return errors.Join(errs...)
+}
+
+// orDefault reads an unset (zero) size as the default rather than as a
+// limit of zero bytes.
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Plugins returns every plugin with its instance or init error, in init
