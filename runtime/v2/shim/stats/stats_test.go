@@ -1,0 +1,121 @@
+package stats
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/berth-containers/berth/runtime/v2/shim/internal/testbundle"
+	"github.com/berth-containers/berth/runtime/v2/shim/reaper"
+	"github.com/berth-containers/berth/runtime/v2/shim/runc"
+	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
+	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestMain(m *testing.M) {
+	if err := reaper.SetSubreaper(); err != nil {
+		panic(err)
+	}
+	os.Exit(m.Run())
+}
+
+func TestContainerMetrics(t *testing.T) {
+	ctx := context.Background()
+	cgPath := fmt.Sprintf("/berth-stats-test-%d", os.Getpid())
+	bundle := testbundle.New(t, []string{"sh", "-c", "x=$(yes | head -c 1000000); sleep 30"}, func(s *specs.Spec) {
+		s.Linux.CgroupsPath = cgPath
+	})
+	r := &runc.Runc{Root: filepath.Join(t.TempDir(), "runc"), Log: filepath.Join(bundle, "log.json")}
+	if err := r.Create(ctx, "stats", bundle, runc.CreateOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Delete(context.Background(), "stats", true) })
+	if err := r.Start(ctx, "stats"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.State(ctx, "stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	byPid, err := ForPid(st.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath, err := ForPath(cgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cg := range map[string]*Cgroup{"pid": byPid, "path": byPath} {
+		m, err := cg.Metrics()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		switch m := m.(type) {
+		case *v1.Metrics:
+			if m.Memory.GetUsage().GetUsage() == 0 {
+				t.Errorf("%s: memory usage 0: %v", name, m.Memory)
+			}
+			if m.Pids.GetCurrent() == 0 {
+				t.Errorf("%s: no pids: %v", name, m.Pids)
+			}
+			if m.CPU.GetUsage().GetTotal() == 0 {
+				t.Errorf("%s: no cpu usage", name)
+			}
+		case *v2.Metrics:
+			if m.Memory.GetUsage() == 0 || m.Pids.GetCurrent() == 0 {
+				t.Errorf("%s: empty metrics %v", name, m)
+			}
+		default:
+			t.Fatalf("%s: metrics type %T", name, m)
+		}
+	}
+	if !Unified() && byPid.V1["memory"] != byPath.V1["memory"] {
+		t.Errorf("memory cgroup by pid %s, by path %s", byPid.V1["memory"], byPath.V1["memory"])
+	}
+}
+
+func TestForPidGone(t *testing.T) {
+	if _, err := ForPid(1 << 30); err == nil {
+		t.Fatal("no error for a missing pid")
+	}
+}
+
+func TestWatchOOM(t *testing.T) {
+	ctx := context.Background()
+	limit := int64(16 << 20)
+	bundle := testbundle.New(t, []string{"sh", "-c", "sleep 0.2; x=$(yes | head -c 100000000); sleep 30"}, func(s *specs.Spec) {
+		s.Linux.Resources = &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+	})
+	r := &runc.Runc{Root: filepath.Join(t.TempDir(), "runc"), Log: filepath.Join(bundle, "log.json")}
+	if err := r.Create(ctx, "oom", bundle, runc.CreateOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Delete(context.Background(), "oom", true) })
+	st, err := r.State(ctx, "oom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg, err := ForPid(st.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oom := make(chan struct{}, 10)
+	stop, err := cg.WatchOOM(func() { oom <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if err := r.Start(ctx, "oom"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-oom:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no OOM event")
+	}
+}
