@@ -61,7 +61,7 @@ type daemon struct {
 	Address string
 	Config  string
 	cmd     *exec.Cmd
-	logs    *bytes.Buffer
+	logs    *lockedBuffer
 	exited  chan struct{}
 }
 
@@ -99,7 +99,7 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 
 func (d *daemon) Start() {
 	d.t.Helper()
-	d.logs = &bytes.Buffer{}
+	d.logs = &lockedBuffer{}
 	d.cmd = exec.Command(filepath.Join(binDir, "berthd"), "--config", d.Config, "--root", d.Root,
 		"--state", d.State, "--address", d.Address, "--log-level", "debug")
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs

@@ -9,6 +9,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/berth-containers/berth/pkg/typeurl"
+
+	// Event payloads decode by their registered proto types.
+	_ "github.com/berth-containers/berth/api/events"
+	_ "github.com/berth-containers/berth/api/services/images/v1"
 )
 
 var eventsCommand = &cli.Command{
