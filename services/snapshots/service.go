@@ -24,7 +24,7 @@ func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.GRPCPlugin,
 		ID:       "snapshots",
-		Requires: []plugin.Type{plugin.MetadataPlugin, plugin.GCPlugin},
+		Requires: []plugin.Type{plugin.ServicePlugin, plugin.GCPlugin},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			s, err := storage.GetStores(ic)
 			if err != nil {

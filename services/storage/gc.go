@@ -26,7 +26,7 @@ func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.GCPlugin,
 		ID:       "scheduler",
-		Requires: []plugin.Type{plugin.MetadataPlugin},
+		Requires: []plugin.Type{plugin.ServicePlugin},
 		Config:   &GCConfig{ScheduleDelay: "100ms", Period: "5m", StartupDelay: "1s"},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			cfg, _ := ic.Config.(*GCConfig)
@@ -47,11 +47,9 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			collect := func(context.Context) error { return nil }
-			if db, ok := interface{}(s.DB).(interface{ GarbageCollect(context.Context) error }); ok {
-				collect = db.GarbageCollect
-			} else {
-				log.G(ic.Context).Warn("metadata database cannot collect garbage yet; the collector does nothing")
+			collect := func(ctx context.Context) error {
+				_, err := s.DB.GarbageCollect(ctx)
+				return err
 			}
 			return NewCollector(log.WithLogger(context.Background(), log.G(ic.Context)), collect, durs[0], durs[1], durs[2]), nil
 		},
