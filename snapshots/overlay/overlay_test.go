@@ -217,3 +217,28 @@ func TestUnsupported(t *testing.T) {
 		t.Fatalf("New on overlay = %v", err)
 	}
 }
+
+// BenchmarkPrepareCommit measures the metadata and directory work of one
+// layer on a growing chain.
+func BenchmarkPrepareCommit(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	sn, err := New(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sn.Close()
+	ctx := context.Background()
+	parent := ""
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprint("layer-", i)
+		if _, err := sn.Prepare(ctx, name+"-active", parent); err != nil {
+			b.Fatal(err)
+		}
+		if err := sn.Commit(ctx, name, name+"-active"); err != nil {
+			b.Fatal(err)
+		}
+		parent = name
+	}
+}
