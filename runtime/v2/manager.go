@@ -221,6 +221,12 @@ func (m *TaskManager) Get(ctx context.Context, id string) (*Task, error) {
 	return t, nil
 }
 
+// Has reports whether the namespace has a task for container id.
+func (m *TaskManager) Has(ctx context.Context, id string) bool {
+	_, err := m.Get(ctx, id)
+	return err == nil
+}
+
 // List returns the namespace's tasks.
 func (m *TaskManager) List(ctx context.Context) ([]*Task, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)

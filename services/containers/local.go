@@ -2,10 +2,13 @@ package containers
 
 import (
 	"context"
+	"fmt"
 
 	eventsapi "github.com/berth-containers/berth/api/events"
 	"github.com/berth-containers/berth/events"
 	"github.com/berth-containers/berth/metadata"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/namespaces"
 )
 
 // local is the containers service's logic: validation lives in the store,
@@ -13,6 +16,13 @@ import (
 type local struct {
 	store     *metadata.ContainerStore
 	publisher events.Publisher
+	// tasks, when the runtime is loaded, lets Delete refuse a container
+	// whose task still exists: its shim, mounts and bundle depend on it.
+	tasks taskGetter
+}
+
+type taskGetter interface {
+	Has(ctx context.Context, id string) bool
 }
 
 func (l *local) Get(ctx context.Context, id string) (metadata.Container, error) {
@@ -47,6 +57,10 @@ func (l *local) Update(ctx context.Context, c metadata.Container, paths ...strin
 }
 
 func (l *local) Delete(ctx context.Context, id string) error {
+	if l.tasks != nil && l.tasks.Has(ctx, id) {
+		ns, _ := namespaces.Namespace(ctx)
+		return fmt.Errorf("container %q in namespace %q has a task; delete the task first: %w", id, ns, errdefs.ErrFailedPrecondition)
+	}
 	if err := l.store.Delete(ctx, id); err != nil {
 		return err
 	}

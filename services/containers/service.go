@@ -19,13 +19,19 @@ func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.GRPCPlugin,
 		ID:       "containers",
-		Requires: []plugin.Type{plugin.MetadataPlugin},
+		Requires: []plugin.Type{plugin.MetadataPlugin, plugin.RuntimePluginV2},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			m, err := ic.GetByID(plugin.MetadataPlugin, "bolt")
 			if err != nil {
 				return nil, err
 			}
-			return &service{local: &local{store: metadata.NewContainerStore(m.(*metadata.DB)), publisher: ic.Events}}, nil
+			l := &local{store: metadata.NewContainerStore(m.(*metadata.DB)), publisher: ic.Events}
+			if rt, err := ic.GetByID(plugin.RuntimePluginV2, "task"); err == nil {
+				if tg, ok := rt.(taskGetter); ok {
+					l.tasks = tg
+				}
+			}
+			return &service{local: l}, nil
 		},
 	})
 }
