@@ -89,8 +89,12 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	if h := c.String("hostname"); h != "" {
 		specOpts = append(specOpts, oci.WithHostname(h))
 	}
+	runtime := c.String("runtime")
+	if !c.IsSet("runtime") {
+		runtime = cl.DefaultRuntimeFor(ctx)
+	}
 	opts = append(opts,
-		client.WithRuntime(c.String("runtime"), nil),
+		client.WithRuntime(runtime, nil),
 		client.WithContainerLabels(labels),
 		client.WithNewSpec(specOpts...),
 	)

@@ -54,7 +54,7 @@ var pluginsCommand = &cli.Command{
 							}
 						}
 						if len(p.Platforms) > 0 {
-							fmt.Fprintln(w, "Platforms:\t", platforms(p))
+							fmt.Fprintln(w, "Platforms:\t", pluginPlatforms(p))
 						}
 						if len(p.Exports) > 0 {
 							fmt.Fprintln(w, "Exports:\t")
@@ -85,7 +85,7 @@ var pluginsCommand = &cli.Command{
 							status = "skip"
 						}
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\n", p.Type, p.Id, platforms(p), status)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t\n", p.Type, p.Id, pluginPlatforms(p), status)
 				}
 				return w.Flush()
 			},
@@ -93,7 +93,7 @@ var pluginsCommand = &cli.Command{
 	},
 }
 
-func platforms(p *api.Plugin) string {
+func pluginPlatforms(p *api.Plugin) string {
 	if len(p.Platforms) == 0 {
 		return "-"
 	}

@@ -1,0 +1,156 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	contentapi "github.com/berth-containers/berth/api/services/content/v1"
+	imagesapi "github.com/berth-containers/berth/api/services/images/v1"
+	snapshotsapi "github.com/berth-containers/berth/api/services/snapshots/v1"
+	apitypes "github.com/berth-containers/berth/api/types"
+	"github.com/berth-containers/berth/content"
+	"github.com/berth-containers/berth/images"
+	"github.com/berth-containers/berth/mount"
+	"github.com/berth-containers/berth/oci"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/platforms"
+)
+
+// ImageRuntimeInfo is what a container needs from its image: the config
+// and the chain ID of its unpacked root file system.
+type ImageRuntimeInfo struct {
+	Name    string
+	Target  ocispec.Descriptor
+	Config  ocispec.Image
+	ChainID digest.Digest
+}
+
+// contentProvider reads blobs through the daemon's content service.
+func (c *Client) contentProvider() content.Store {
+	return NewRemoteContentStore(contentapi.NewContentClient(c.conn))
+}
+
+// ResolveImage loads the image record and reads its config for platform
+// (nil = this host).
+func (c *Client) ResolveImage(ctx context.Context, name string, platform platforms.MatchComparer) (ImageRuntimeInfo, error) {
+	ctx = c.withNamespace(ctx)
+	r, err := imagesapi.NewImagesClient(c.conn).Get(ctx, &imagesapi.GetImageRequest{Name: name})
+	if err != nil {
+		err = errdefs.FromGRPC(err)
+		if errdefs.IsNotFound(err) {
+			return ImageRuntimeInfo{}, fmt.Errorf("image %q: not found — import or pull it first (ctr images pull %s): %w", name, name, errdefs.ErrNotFound)
+		}
+		return ImageRuntimeInfo{}, err
+	}
+	target := descriptorFromProto(r.Image.GetTarget())
+	if platform == nil {
+		platform = platforms.DefaultMatcher()
+	}
+	provider := c.contentProvider()
+	cfgDesc, err := images.Config(ctx, provider, target, platform)
+	if err != nil {
+		return ImageRuntimeInfo{}, fmt.Errorf("image %q: %w", name, err)
+	}
+	cfg, err := images.ReadConfig(ctx, provider, cfgDesc)
+	if err != nil {
+		return ImageRuntimeInfo{}, fmt.Errorf("image %q config: %w", name, err)
+	}
+	diffIDs := cfg.RootFS.DiffIDs
+	if len(diffIDs) == 0 {
+		return ImageRuntimeInfo{}, fmt.Errorf("image %q has no layers: %w", name, errdefs.ErrInvalidArgument)
+	}
+	return ImageRuntimeInfo{Name: name, Target: target, Config: cfg, ChainID: images.ChainID(diffIDs)}, nil
+}
+
+func descriptorFromProto(d *apitypes.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{
+		MediaType: d.GetMediaType(), Digest: digest.Digest(d.GetDigest()), Size: d.GetSize(), Annotations: d.GetAnnotations(),
+	}
+}
+
+// EnsureUnpacked makes sure the image's root file system is a committed
+// snapshot in snapshotter, unpacking it if needed. Set by the images code
+// (unpack.go); nil means images must already be unpacked.
+var EnsureUnpacked func(ctx context.Context, c *Client, img ImageRuntimeInfo, snapshotter string) error
+
+// WithNewSnapshot prepares a writable snapshot named key on top of the
+// image's root file system for the container, unpacking first if needed.
+func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
+	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
+		sn := info.Snapshotter
+		if sn == "" {
+			var err error
+			if sn, err = c.DefaultSnapshotterFor(ctx); err != nil {
+				return err
+			}
+			info.Snapshotter = sn
+		}
+		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
+		if _, err := snaps.Stat(ctx, &snapshotsapi.StatSnapshotRequest{Snapshotter: sn, Key: img.ChainID.String()}); err != nil {
+			if !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+				return fmt.Errorf("stat image snapshot: %w", errdefs.FromGRPC(err))
+			}
+			if EnsureUnpacked == nil {
+				return fmt.Errorf("image %q is not unpacked into snapshotter %q: %w", img.Name, sn, errdefs.ErrFailedPrecondition)
+			}
+			if err := EnsureUnpacked(ctx, c, img, sn); err != nil {
+				return fmt.Errorf("unpack image %q: %w", img.Name, err)
+			}
+		}
+		if _, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
+			Snapshotter: sn, Key: key, Parent: img.ChainID.String(),
+		}); err != nil {
+			return fmt.Errorf("prepare snapshot %q: %w", key, errdefs.FromGRPC(err))
+		}
+		info.SnapshotKey = key
+		info.Image = img.Name
+		return nil
+	}
+}
+
+// DefaultRuntimeFor is the namespace's default runtime (label
+// containerd.io/defaults/runtime) or the client's.
+func (c *Client) DefaultRuntimeFor(ctx context.Context) string {
+	if ns, ok := namespaceFrom(c.withNamespace(ctx)); ok {
+		if labels, err := c.Namespaces().Labels(ctx, ns); err == nil {
+			if v := labels["containerd.io/defaults/runtime"]; v != "" {
+				return v
+			}
+		}
+	}
+	return c.runtime
+}
+
+// ImageRootfs lets spec options read files (/etc/passwd) from the image's
+// root file system through a temporary read-only view mount.
+func (c *Client) ImageRootfs(img ImageRuntimeInfo, snapshotter string) oci.RootfsFunc {
+	return func(ctx context.Context, fn func(root string) error) error {
+		ctx = c.withNamespace(ctx)
+		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
+		key := "view-" + randomID()
+		r, err := snaps.View(ctx, &snapshotsapi.ViewSnapshotRequest{Snapshotter: snapshotter, Key: key, Parent: img.ChainID.String()})
+		if err != nil {
+			return fmt.Errorf("view image rootfs: %w", errdefs.FromGRPC(err))
+		}
+		defer snaps.Remove(context.WithoutCancel(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: snapshotter, Key: key})
+		return mount.WithTempMount(ctx, mountsFromProto(r.Mounts), fn)
+	}
+}
+
+// WithSnapshotCleanup removes the container's snapshot when the container
+// is deleted.
+func WithSnapshotCleanup(ctx context.Context, c *Client, info ContainerInfo) error {
+	if info.SnapshotKey == "" || info.Snapshotter == "" {
+		return nil
+	}
+	_, err := snapshotsapi.NewSnapshotsClient(c.conn).Remove(ctx, &snapshotsapi.RemoveSnapshotRequest{
+		Snapshotter: info.Snapshotter, Key: info.SnapshotKey,
+	})
+	if err != nil && !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+		return fmt.Errorf("remove snapshot %q: %w", info.SnapshotKey, errdefs.FromGRPC(err))
+	}
+	return nil
+}
