@@ -168,6 +168,7 @@ type remoteWriter struct {
 	// a resumed ingest's digest is known only after commit.
 	digester  digest.Digester
 	committed digest.Digest
+	pending   []byte // written but not yet sent
 	closed    bool
 }
 
@@ -195,29 +196,50 @@ func writeStatus(ref string, resp *contentapi.WriteContentResponse) content.Stat
 	}
 }
 
+// Write buffers p and sends it in chunks of remoteChunk, so io.Copy's
+// small writes do not each cost a round trip. What is still buffered goes
+// with the next Status, Truncate, Commit or Close.
 func (w *remoteWriter) Write(p []byte) (int, error) {
+	if w.closed {
+		return 0, fmt.Errorf("ingest %q: writer closed: %w", w.ref, errdefs.ErrFailedPrecondition)
+	}
 	n := 0
 	for len(p) > 0 {
-		chunk := p
-		if len(chunk) > remoteChunk {
-			chunk = chunk[:remoteChunk]
+		if w.pending == nil {
+			w.pending = make([]byte, 0, remoteChunk)
 		}
-		resp, err := w.send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_WRITE, Offset: w.offset, Data: chunk})
-		if err != nil {
-			return n, err
-		}
-		if resp.Offset != w.offset+int64(len(chunk)) {
-			return n, fmt.Errorf("ingest %q: wrote %d bytes at %d but the ingest is at %d: %w", w.ref, len(chunk), w.offset, resp.Offset, errdefs.ErrFailedPrecondition)
-		}
+		k := copy(w.pending[len(w.pending):cap(w.pending)], p)
+		w.pending = w.pending[:len(w.pending)+k]
 		if w.digester != nil {
-			w.digester.Hash().Write(chunk)
+			w.digester.Hash().Write(p[:k])
 		}
-		w.offset = resp.Offset
-		w.status = writeStatus(w.ref, resp)
-		n += len(chunk)
-		p = p[len(chunk):]
+		n += k
+		p = p[k:]
+		if len(w.pending) == cap(w.pending) {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
 	}
 	return n, nil
+}
+
+// flush sends the buffered bytes.
+func (w *remoteWriter) flush() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	resp, err := w.send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_WRITE, Offset: w.offset, Data: w.pending})
+	if err != nil {
+		return err
+	}
+	if want := w.offset + int64(len(w.pending)); resp.Offset != want {
+		return fmt.Errorf("ingest %q: wrote %d bytes at %d but the ingest is at %d: %w", w.ref, len(w.pending), w.offset, resp.Offset, errdefs.ErrFailedPrecondition)
+	}
+	w.offset = resp.Offset
+	w.status = writeStatus(w.ref, resp)
+	w.pending = w.pending[:0]
+	return nil
 }
 
 // Digest is the digest of what was written: the committed blob's after
@@ -244,11 +266,13 @@ func (w *remoteWriter) Commit(ctx context.Context, size int64, expected digest.D
 		expected = w.expected
 	}
 	resp, err := w.send(&contentapi.WriteContentRequest{
-		Action: contentapi.WriteAction_COMMIT, Offset: w.offset, Total: size, Expected: expected.String(), Labels: info.Labels,
+		Action: contentapi.WriteAction_COMMIT, Offset: w.offset, Data: w.pending,
+		Total: size, Expected: expected.String(), Labels: info.Labels,
 	})
 	if err != nil {
 		return err
 	}
+	w.offset, w.pending = resp.Offset, w.pending[:0]
 	if size > 0 && resp.Offset != size {
 		return fmt.Errorf("ingest %q: committed %d bytes, expected %d: %w", w.ref, resp.Offset, size, errdefs.ErrFailedPrecondition)
 	}
@@ -260,6 +284,9 @@ func (w *remoteWriter) Commit(ctx context.Context, size int64, expected digest.D
 }
 
 func (w *remoteWriter) Status() (content.Status, error) {
+	if err := w.flush(); err != nil {
+		return content.Status{}, err
+	}
 	resp, err := w.send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_STAT})
 	if err != nil {
 		return content.Status{}, err
@@ -272,6 +299,9 @@ func (w *remoteWriter) Status() (content.Status, error) {
 // Truncate moves the write position back to size; the server truncates
 // the ingest when the next data arrives there.
 func (w *remoteWriter) Truncate(size int64) error {
+	if err := w.flush(); err != nil {
+		return err
+	}
 	if size < 0 || size > w.offset {
 		return fmt.Errorf("ingest %q: cannot truncate to %d at offset %d: %w", w.ref, size, w.offset, errdefs.ErrInvalidArgument)
 	}
@@ -289,6 +319,8 @@ func (w *remoteWriter) Close() error {
 	if w.closed {
 		return nil
 	}
+	// Keep what was written for a later writer to resume.
+	ferr := w.flush()
 	w.closed = true
 	w.stream.CloseSend()
 	// Drain so the server sees the end of the session before we cancel.
@@ -298,7 +330,7 @@ func (w *remoteWriter) Close() error {
 		}
 	}
 	w.cancel()
-	return nil
+	return ferr
 }
 
 // remoteReaderAt reads a blob with Read calls, fetching at least a chunk
