@@ -83,6 +83,10 @@ func (t *Tracker) route() {
 	t.held = t.held[:0]
 	t.mu.Unlock()
 	for _, r := range out {
+		if exited(r.p) {
+			// Its exit is known (a reused pid, or a second report).
+			continue
+		}
 		r.p.SetExited(r.e.Status, r.e.Timestamp)
 		if t.onExit != nil {
 			t.onExit(r.p, r.e)
@@ -106,7 +110,8 @@ func (t *Tracker) Starting() (started func(Process)) {
 func (t *Tracker) started(p Process) {
 	t.mu.Lock()
 	t.starting--
-	if p != nil {
+	// An exited process is not registered again: its pid may be reused.
+	if p != nil && !exited(p) {
 		if pid := p.Pid(); pid > 0 {
 			t.procs[pid] = p
 		}
@@ -122,4 +127,13 @@ func (t *Tracker) started(p Process) {
 func (t *Tracker) Close() {
 	t.m.Unsubscribe(t.sub)
 	<-t.done
+}
+
+func exited(p Process) bool {
+	select {
+	case <-p.Done():
+		return true
+	default:
+		return false
+	}
 }

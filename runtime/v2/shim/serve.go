@@ -1,0 +1,167 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
+	"github.com/berth-containers/berth/pkg/log"
+	"github.com/berth-containers/berth/runtime/v2/shim/reaper"
+	"github.com/berth-containers/berth/runtime/v2/shim/service"
+	"github.com/containerd/ttrpc"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+)
+
+// Serve is the long-running shim: it serves the task API on its socket
+// until the daemon shuts it down (or SIGTERM/SIGINT), reaping every child.
+func Serve(ctx context.Context, cfg Config) error {
+	if cfg.Namespace == "" {
+		return errors.New("serve: -namespace is required")
+	}
+	// A shim is mostly idle; keep its heap small.
+	debug.SetGCPercent(40)
+	// Writes to the log FIFO of a daemon that went away must fail with
+	// EPIPE, not kill us.
+	signal.Ignore(unix.SIGPIPE)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, unix.SIGTERM, unix.SIGINT)
+
+	bundle, err := cfg.bundle()
+	if err != nil {
+		return err
+	}
+	setupLog(bundle, cfg)
+	if err := reaper.SetSubreaper(); err != nil {
+		return err
+	}
+	l, err := serveListener(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	events := os.Getenv("TTRPC_ADDRESS")
+	if events == "" && cfg.Address != "" {
+		events = cfg.Address + ".ttrpc"
+	}
+	pub := service.NewRemotePublisher(events)
+	done := make(chan struct{})
+	var once sync.Once
+	shutdown := func() { once.Do(func() { close(done) }) }
+	svc := service.New(cfg.Namespace, pub, shutdown)
+	server, err := ttrpc.NewServer()
+	if err != nil {
+		return fmt.Errorf("serve: ttrpc server: %w", err)
+	}
+	taskapi.RegisterTaskService(server, svc)
+	go func() {
+		if err := server.Serve(ctx, l); err != nil && !errors.Is(err, ttrpc.ErrServerClosed) &&
+			!strings.Contains(err.Error(), "use of closed network connection") {
+			log.G(ctx).WithError(err).Error("serve ttrpc")
+			shutdown()
+		}
+	}()
+	go freeMemory(done)
+
+	select {
+	case <-done:
+	case s := <-term:
+		log.G(ctx).WithField("signal", s).Info("shim exiting on signal")
+	}
+	// Let the reply to Shutdown go out before the connections close.
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	server.Shutdown(sctx)
+	cancel()
+	server.Close()
+	removeSocket(bundle, cfg.Socket)
+	pub.Close(5 * time.Second)
+	svc.Close()
+	return nil
+}
+
+// serveListener is the socket `start` handed over as fd 3, or -socket.
+func serveListener(socket string) (net.Listener, error) {
+	if socket != "" {
+		path := socketPath(socket)
+		os.Remove(path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
+			return nil, fmt.Errorf("serve: create socket dir: %w", err)
+		}
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("serve: listen %s: %w", path, err)
+		}
+		return l, nil
+	}
+	f := os.NewFile(3, "shim-socket")
+	l, err := net.FileListener(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("serve: socket on fd 3: %w", err)
+	}
+	return l, nil
+}
+
+func removeSocket(bundle, socket string) {
+	if socket == "" {
+		b, err := os.ReadFile(filepath.Join(bundle, AddressFile))
+		if err != nil {
+			return
+		}
+		socket = string(b)
+	}
+	os.Remove(socketPath(socket))
+}
+
+// setupLog sends the log (and, through fd 2, any panic) to the bundle's log
+// FIFO when the daemon reads it, else leaves it on stderr.
+func setupLog(bundle string, cfg Config) {
+	logrus.SetFormatter(&logrus.TextFormatter{TimestampFormat: time.RFC3339Nano, FullTimestamp: true})
+	if cfg.Debug {
+		logrus.SetLevel(logrus.DebugLevel)
+	}
+	path := filepath.Join(bundle, LogFifo)
+	// Non-blocking first: it fails unless a reader is there, where a
+	// blocking open would wait for one forever.
+	probe, err := unix.Open(path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	// Then a blocking descriptor: fd 2 must block like a normal stderr.
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	unix.Close(probe)
+	if err != nil {
+		return
+	}
+	if err := unix.Dup3(fd, 2, 0); err != nil {
+		unix.Close(fd)
+		return
+	}
+	unix.Close(fd)
+	logrus.SetOutput(os.Stderr)
+}
+
+// freeMemory returns freed heap to the OS now and then, so an idle shim
+// stays small.
+func freeMemory(done <-chan struct{}) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			debug.FreeOSMemory()
+		case <-done:
+			return
+		}
+	}
+}

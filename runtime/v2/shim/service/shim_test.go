@@ -1,0 +1,402 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	apievents "github.com/berth-containers/berth/api/events"
+	"github.com/berth-containers/berth/api/runtime/runc/options"
+	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
+	eventsapi "github.com/berth-containers/berth/api/services/ttrpc/events/v1"
+	apitask "github.com/berth-containers/berth/api/types/task"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/namespaces"
+	"github.com/berth-containers/berth/pkg/typeurl"
+	"github.com/berth-containers/berth/runtime/v2/shim/internal/testbundle"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// shimBinary is built once for the package's tests.
+var shimBinary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "berth-shim-test")
+	if err != nil {
+		panic(err)
+	}
+	shimBinary = filepath.Join(dir, "containerd-shim-berth-v2")
+	_, file, _, _ := runtime.Caller(0)
+	pkg := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "cmd", "containerd-shim-berth-v2")
+	build := exec.Command("go", "build", "-o", shimBinary, pkg)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build shim:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// eventSink is a fake daemon events service.
+type eventSink struct {
+	mu     sync.Mutex
+	got    []*eventsapi.Envelope
+	notify chan struct{}
+}
+
+func (e *eventSink) Forward(ctx context.Context, r *eventsapi.ForwardRequest) (*emptypb.Empty, error) {
+	ns, _ := namespaces.Namespace(ctx)
+	if ns != r.Envelope.Namespace {
+		return nil, fmt.Errorf("metadata namespace %q, envelope %q", ns, r.Envelope.Namespace)
+	}
+	e.mu.Lock()
+	e.got = append(e.got, r.Envelope)
+	e.mu.Unlock()
+	select {
+	case e.notify <- struct{}{}:
+	default:
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// waitTopics waits until the topics seen so far start with want.
+func (e *eventSink) waitTopics(t *testing.T, want ...string) []*eventsapi.Envelope {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		e.mu.Lock()
+		var topics []string
+		for _, env := range e.got {
+			topics = append(topics, env.Topic)
+		}
+		got := append([]*eventsapi.Envelope(nil), e.got...)
+		e.mu.Unlock()
+		if len(topics) >= len(want) && strings.Join(topics[:len(want)], " ") == strings.Join(want, " ") {
+			return got
+		}
+		select {
+		case <-e.notify:
+		case <-deadline:
+			t.Fatalf("events %v, want %v", topics, want)
+		}
+	}
+}
+
+type harness struct {
+	t       *testing.T
+	dir     string
+	address string // fake daemon gRPC address; events on address.ttrpc
+	events  *eventSink
+	root    string // runc root
+}
+
+func newHarness(t *testing.T) *harness {
+	testbundle.Skip(t)
+	dir := t.TempDir()
+	h := &harness{t: t, dir: dir, address: filepath.Join(dir, "berth.sock"), events: &eventSink{notify: make(chan struct{}, 1)},
+		root: filepath.Join(dir, "runc")}
+	srv, err := ttrpc.NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventsapi.RegisterEventsService(srv, h.events)
+	l, err := net.Listen("unix", h.address+".ttrpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(context.Background(), l)
+	t.Cleanup(func() { srv.Close() })
+	return h
+}
+
+func (h *harness) shim(bundle, id string, stdin []byte, args ...string) *exec.Cmd {
+	cmd := exec.Command(shimBinary, append([]string{"-namespace", "test", "-id", id, "-address", h.address}, args...)...)
+	cmd.Dir = bundle
+	// The daemon's events address comes from -address here.
+	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS=")
+	cmd.Stdin = bytes.NewReader(stdin)
+	return cmd
+}
+
+func (h *harness) options() *anypb.Any {
+	a, err := typeurl.MarshalAny(&options.Options{Root: h.root})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return a
+}
+
+// start runs `shim start` in bundle and connects to the shim.
+func (h *harness) start(bundle, id string) (taskapi.TaskService, uint32) {
+	t := h.t
+	opts, _ := proto.Marshal(h.options())
+	var stderr bytes.Buffer
+	cmd := h.shim(bundle, id, opts, "start")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("shim start: %v: %s", err, stderr.String())
+	}
+	address := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(address, "unix://") {
+		t.Fatalf("shim start printed %q", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bundle, "address")); string(b) != address {
+		t.Fatalf("address file %q, printed %q", b, address)
+	}
+	conn, err := net.Dial("unix", strings.TrimPrefix(address, "unix://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ttrpc.NewClient(conn)
+	task := taskapi.NewTaskClient(client)
+	cr, err := task.Connect(ctx(), &taskapi.ConnectRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shimPid := cr.ShimPid
+	t.Cleanup(func() {
+		client.Close()
+		exec.Command("runc", "--root", filepath.Join(h.root, "test"), "delete", "-f", id).Run()
+		if !exited(int(shimPid)) {
+			syscall.Kill(int(shimPid), syscall.SIGKILL)
+		}
+	})
+	return task, shimPid
+}
+
+func ctx() context.Context {
+	return namespaces.WithNamespace(context.Background(), "test")
+}
+
+// exited reports whether pid is gone or a zombie.
+func exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if exited(pid) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("shim %d still running", pid)
+}
+
+func TestShimRunExit3(t *testing.T) {
+	h := newHarness(t)
+	bundle := testbundle.New(t, []string{"sh", "-c", "exit 3"}, nil)
+	task, shimPid := h.start(bundle, "exit3")
+
+	cr, err := task.Create(ctx(), &taskapi.CreateTaskRequest{Id: "exit3", Bundle: bundle, Options: h.options()})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if cr.Pid == 0 {
+		t.Fatal("create: no pid")
+	}
+	st, err := task.State(ctx(), &taskapi.StateRequest{Id: "exit3"})
+	if err != nil || st.Status != apitask.Status_CREATED || st.Pid != cr.Pid {
+		t.Fatalf("state: %v %v", st, err)
+	}
+	if _, err := task.Start(ctx(), &taskapi.StartRequest{Id: "exit3"}); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	wr, err := task.Wait(ctx(), &taskapi.WaitRequest{Id: "exit3"})
+	if err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	if wr.ExitStatus != 3 {
+		t.Fatalf("exit status %d, want 3", wr.ExitStatus)
+	}
+	dr, err := task.Delete(ctx(), &taskapi.DeleteRequest{Id: "exit3"})
+	if err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if dr.ExitStatus != 3 || dr.Pid != cr.Pid {
+		t.Fatalf("delete response %v", dr)
+	}
+	if _, err := task.State(ctx(), &taskapi.StateRequest{Id: "exit3"}); !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+		t.Fatalf("state after delete: %v", err)
+	}
+	task.Shutdown(ctx(), &taskapi.ShutdownRequest{Id: "exit3"})
+	waitGone(t, int(shimPid))
+
+	envs := h.events.waitTopics(t, "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete")
+	var exit apievents.TaskExit
+	if err := typeurl.UnmarshalTo(envs[2].Event, &exit); err != nil {
+		t.Fatal(err)
+	}
+	if exit.ExitStatus != 3 || exit.ContainerId != "exit3" || exit.Id != "exit3" || exit.Pid != cr.Pid {
+		t.Fatalf("exit event %v", &exit)
+	}
+	if envs[0].Namespace != "test" {
+		t.Fatalf("event namespace %q", envs[0].Namespace)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "options.json")); err != nil {
+		t.Fatalf("options.json: %v", err)
+	}
+}
+
+func TestShimExecKillPids(t *testing.T) {
+	h := newHarness(t)
+	bundle := testbundle.New(t, []string{"sleep", "30"}, nil)
+	task, shimPid := h.start(bundle, "sleeper")
+	c := ctx()
+	if _, err := task.Create(c, &taskapi.CreateTaskRequest{Id: "sleeper", Bundle: bundle, Options: h.options()}); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := task.Create(c, &taskapi.CreateTaskRequest{Id: "sleeper", Bundle: bundle}); !errdefs.IsAlreadyExists(errdefs.FromGRPC(err)) {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := task.Start(c, &taskapi.StartRequest{Id: "sleeper"}); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "exec.log")
+	spec, _ := json.Marshal(&specs.Process{Args: []string{"sh", "-c", "echo from-exec; sleep 30"}, Cwd: "/", Env: []string{"PATH=/bin"}})
+	procAny := &anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process", Value: spec}
+	if _, err := task.Exec(c, &taskapi.ExecProcessRequest{Id: "sleeper", ExecId: "e1", Stdout: "file://" + out, Spec: procAny}); err != nil {
+		t.Fatalf("exec: %v", err)
+	}
+	if _, err := task.Exec(c, &taskapi.ExecProcessRequest{Id: "sleeper", ExecId: "e1", Spec: procAny}); !errdefs.IsAlreadyExists(errdefs.FromGRPC(err)) {
+		t.Fatalf("duplicate exec: %v", err)
+	}
+	sr, err := task.Start(c, &taskapi.StartRequest{Id: "sleeper", ExecId: "e1"})
+	if err != nil {
+		t.Fatalf("start exec: %v", err)
+	}
+	pr, err := task.Pids(c, &taskapi.PidsRequest{Id: "sleeper"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawExec bool
+	for _, p := range pr.Processes {
+		if p.Pid == sr.Pid {
+			var d options.ProcessDetails
+			if err := typeurl.UnmarshalTo(p.Info, &d); err != nil || d.ExecId != "e1" {
+				t.Fatalf("exec process info %v %v", p.Info, err)
+			}
+			sawExec = true
+		}
+	}
+	if len(pr.Processes) < 2 || !sawExec {
+		t.Fatalf("pids %v (exec pid %d)", pr.Processes, sr.Pid)
+	}
+
+	if _, err := task.Pause(c, &taskapi.PauseRequest{Id: "sleeper"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := task.State(c, &taskapi.StateRequest{Id: "sleeper"}); st.Status != apitask.Status_PAUSED {
+		t.Fatalf("state %v", st.Status)
+	}
+	if _, err := task.Resume(c, &taskapi.ResumeRequest{Id: "sleeper"}); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := task.Stats(c, &taskapi.StatsRequest{Id: "sleeper"})
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	if !strings.HasPrefix(stats.Stats.TypeUrl, "io.containerd.cgroups.v") {
+		t.Fatalf("stats type %s", stats.Stats.TypeUrl)
+	}
+	if _, err := task.Checkpoint(c, &taskapi.CheckpointTaskRequest{Id: "sleeper"}); !errdefs.IsNotImplemented(errdefs.FromGRPC(err)) {
+		t.Fatalf("checkpoint: %v", err)
+	}
+
+	// Kill the exec, then the init.
+	if _, err := task.Kill(c, &taskapi.KillRequest{Id: "sleeper", ExecId: "e1", Signal: 9}); err != nil {
+		t.Fatal(err)
+	}
+	wr, err := task.Wait(c, &taskapi.WaitRequest{Id: "sleeper", ExecId: "e1"})
+	if err != nil || wr.ExitStatus != 137 {
+		t.Fatalf("exec wait %v %v", wr, err)
+	}
+	if _, err := task.Delete(c, &taskapi.DeleteRequest{Id: "sleeper", ExecId: "e1"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "from-exec\n" {
+		t.Fatalf("exec log %q", b)
+	}
+	// Shutdown is refused while a task is left.
+	task.Shutdown(c, &taskapi.ShutdownRequest{Id: "sleeper"})
+	time.Sleep(50 * time.Millisecond)
+	if exited(int(shimPid)) {
+		t.Fatal("shim exited with a task left")
+	}
+	if _, err := task.Kill(c, &taskapi.KillRequest{Id: "sleeper", Signal: 9, All: true}); err != nil {
+		t.Fatal(err)
+	}
+	if wr, err := task.Wait(c, &taskapi.WaitRequest{Id: "sleeper"}); err != nil || wr.ExitStatus != 137 {
+		t.Fatalf("wait %v %v", wr, err)
+	}
+	if _, err := task.Kill(c, &taskapi.KillRequest{Id: "sleeper", Signal: 9}); !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+		t.Fatalf("kill exited: %v", err)
+	}
+	if _, err := task.Delete(c, &taskapi.DeleteRequest{Id: "sleeper"}); err != nil {
+		t.Fatal(err)
+	}
+	task.Shutdown(c, &taskapi.ShutdownRequest{Id: "sleeper"})
+	waitGone(t, int(shimPid))
+	h.events.waitTopics(t, "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+		"/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/exit", "/tasks/delete")
+}
+
+// A shim that died is cleaned up by `shim delete`.
+func TestShimDeleteAction(t *testing.T) {
+	h := newHarness(t)
+	bundle := testbundle.New(t, []string{"sleep", "30"}, nil)
+	task, shimPid := h.start(bundle, "orphan")
+	cr, err := task.Create(ctx(), &taskapi.CreateTaskRequest{Id: "orphan", Bundle: bundle, Options: h.options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Start(ctx(), &taskapi.StartRequest{Id: "orphan"}); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(int(shimPid), syscall.SIGKILL)
+	waitGone(t, int(shimPid))
+
+	var stderr bytes.Buffer
+	cmd := h.shim(filepath.Dir(bundle), "orphan", nil, "-bundle", bundle, "delete")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("shim delete: %v: %s", err, stderr.String())
+	}
+	var dr taskapi.DeleteResponse
+	if err := proto.Unmarshal(out, &dr); err != nil {
+		t.Fatal(err)
+	}
+	if dr.ExitStatus != 137 || dr.Pid != cr.Pid || dr.ExitedAt == nil {
+		t.Fatalf("delete response %v", &dr)
+	}
+	if err := exec.Command("runc", "--root", filepath.Join(h.root, "test"), "state", "orphan").Run(); err == nil {
+		t.Fatal("runc container still exists")
+	}
+}
