@@ -42,13 +42,18 @@ func panicError(ctx context.Context, method string, v interface{}) error {
 	return status.Error(codes.Internal, fmt.Sprintf("%s: internal error: panic: %v", method, v))
 }
 
-// unaryLog logs each call at debug and maps any error still lacking a gRPC
-// code with errdefs.ToGRPC, a safety net for services that forgot to.
+// unaryLog logs each call at debug, records it in the metrics (count by
+// method and code, latency) and maps any error still lacking a gRPC code
+// with errdefs.ToGRPC, a safety net for services that forgot to. It is the
+// outermost interceptor, so a recovered panic is counted as Internal.
 func unaryLog(ctx context.Context, req interface{}, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (interface{}, error) {
 	start := time.Now()
+	grpcInFlight.With().Inc()
+	defer grpcInFlight.With().Dec()
 	resp, err := handler(ctx, req)
 	err = errdefs.ToGRPC(err)
 	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	observeCall(info.FullMethod, start, err)
 	return resp, err
 }
 
@@ -63,8 +68,11 @@ func unaryRecover(ctx context.Context, req interface{}, info *grpc.UnaryServerIn
 
 func streamLog(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
+	grpcInFlight.With().Inc()
+	defer grpcInFlight.With().Dec()
 	err := errdefs.ToGRPC(handler(srv, ss))
 	logDone(requestLogger(ss.Context(), info.FullMethod), start, err)
+	observeCall(info.FullMethod, start, err)
 	return err
 }
 
@@ -103,6 +111,7 @@ func ttrpcLog(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.Unar
 	resp, err := method(ctx, unmarshal)
 	err = errdefs.ToGRPC(err)
 	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	ttrpcHandled.With(info.FullMethod, status.Code(err).String()).Inc()
 	return resp, err
 }
 
