@@ -24,12 +24,18 @@ func WithExportPlatform(m platforms.MatchComparer) ExportOpt {
 // WithExportAllPlatforms exports every platform's content; all of it must
 // be present.
 func WithExportAllPlatforms() ExportOpt {
-	return func(o *exportOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithAllPlatforms()); return nil }
+	return func(o *exportOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithAllPlatforms())
+		return nil
+	}
 }
 
 // WithoutDockerManifest leaves out the manifest.json `docker load` reads.
 func WithoutDockerManifest() ExportOpt {
-	return func(o *exportOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithoutDockerManifest()); return nil }
+	return func(o *exportOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithoutDockerManifest())
+		return nil
+	}
 }
 
 // Export writes the named images as an OCI archive (with a docker

@@ -24,7 +24,10 @@ type ImportOpt func(*importOpts) error
 // WithImportBaseName names tag-only OCI entries (and digest names) under
 // this repository; see archive.WithBaseName.
 func WithImportBaseName(name string) ImportOpt {
-	return func(o *importOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithBaseName(name)); return nil }
+	return func(o *importOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithBaseName(name))
+		return nil
+	}
 }
 
 // WithImportDigests also names each image "<base>@<digest>".
@@ -34,13 +37,19 @@ func WithImportDigests() ImportOpt {
 
 // WithImportIndexName keeps the archive's whole index as an image of name.
 func WithImportIndexName(name string) ImportOpt {
-	return func(o *importOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithIndexName(name)); return nil }
+	return func(o *importOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithIndexName(name))
+		return nil
+	}
 }
 
 // WithImportAllPlatforms imports every platform's content (unpacking is
 // still for this host's platform).
 func WithImportAllPlatforms() ImportOpt {
-	return func(o *importOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithAllPlatforms()); return nil }
+	return func(o *importOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithAllPlatforms())
+		return nil
+	}
 }
 
 // WithImportPlatform imports, and unpacks, the content of platform m.

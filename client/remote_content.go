@@ -346,7 +346,7 @@ type remoteReaderAt struct {
 	bufOff int64
 }
 
-func (ra *remoteReaderAt) Size() int64  { return ra.size }
+func (ra *remoteReaderAt) Size() int64 { return ra.size }
 func (ra *remoteReaderAt) Close() error {
 	ra.mu.Lock()
 	ra.buf = nil

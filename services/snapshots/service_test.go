@@ -145,7 +145,10 @@ func TestSnapshotsService(t *testing.T) {
 			_, err := c.Remove(ctx, &api.RemoveSnapshotRequest{Snapshotter: sn, Key: "base"})
 			return err
 		}(), errdefs.ErrFailedPrecondition},
-		{"stat missing", func() error { _, err := c.Stat(ctx, &api.StatSnapshotRequest{Snapshotter: sn, Key: "gone"}); return err }(), errdefs.ErrNotFound},
+		{"stat missing", func() error {
+			_, err := c.Stat(ctx, &api.StatSnapshotRequest{Snapshotter: sn, Key: "gone"})
+			return err
+		}(), errdefs.ErrNotFound},
 	}
 	for _, e := range errs {
 		if !errors.Is(errdefs.FromGRPC(e.err), e.want) {
