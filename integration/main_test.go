@@ -6,10 +6,12 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,8 +88,9 @@ func newDaemon(t *testing.T, extraConfig string) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		d.removeAll()
 		d.Stop()
-		cleanupState(d.State)
+		cleanupState(d.State, d.Address)
 		cleanupMounts(d.Root)
 		if t.Failed() {
 			t.Logf("berthd logs:\n%s", d.logs.String())
@@ -121,6 +124,27 @@ func (d *daemon) Start() {
 		}
 	}
 	d.t.Fatalf("berthd did not start serving:\n%s", d.logs.String())
+}
+
+// removeAll deletes every task and container the test left, through the
+// API, so a failed test does not leak into the next.
+func (d *daemon) removeAll() {
+	select {
+	case <-d.exited:
+		return
+	default:
+	}
+	nss, _ := d.ctrErr("ns", "ls", "-q")
+	for _, ns := range strings.Fields(nss) {
+		tasks, _ := d.ctrErr("-n", ns, "t", "ls", "-q")
+		for _, id := range strings.Fields(tasks) {
+			d.ctrErr("-n", ns, "t", "rm", "-f", id)
+		}
+		cs, _ := d.ctrErr("-n", ns, "c", "ls", "-q")
+		for _, id := range strings.Fields(cs) {
+			d.ctrErr("-n", ns, "c", "rm", id)
+		}
+	}
 }
 
 // Stop sends SIGTERM and waits; it reports how long the daemon took.
@@ -188,11 +212,42 @@ func runCmd(bin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// cleanupState kills shims and runc containers left under a state dir and
-// removes it.
-func cleanupState(state string) {
-	exec.Command("sh", "-c", fmt.Sprintf(`for r in $(find %q -maxdepth 4 -type d -name runc 2>/dev/null); do
-	  for c in $(runc --root "$r"/* list -q 2>/dev/null); do :; done; done`, state)).Run()
+// cleanupState removes what a daemon's containers left: shims that
+// still serve its address, runc containers whose bundle is under its state
+// dir, mounts and files.
+func cleanupState(state, address string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), "containerd-shim") {
+			continue
+		}
+		if strings.Contains(string(cmdline), "\x00"+address+"\x00") {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	for _, base := range []string{"/run/containerd/runc", "/run/berth/runc"} {
+		nss, _ := os.ReadDir(base)
+		for _, ns := range nss {
+			root := filepath.Join(base, ns.Name())
+			out, err := exec.Command("runc", "--root", root, "list", "-f", "json").Output()
+			if err != nil {
+				continue
+			}
+			var list []struct {
+				ID     string `json:"id"`
+				Bundle string `json:"bundle"`
+			}
+			json.Unmarshal(out, &list)
+			for _, c := range list {
+				if strings.HasPrefix(c.Bundle, state+"/") {
+					exec.Command("runc", "--root", root, "delete", "-f", c.ID).Run()
+				}
+			}
+		}
+	}
 	cleanupMounts(state)
 	os.RemoveAll(state)
 }

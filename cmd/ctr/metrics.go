@@ -10,6 +10,10 @@ import (
 
 	apitypes "github.com/berth-containers/berth/api/types"
 	"github.com/berth-containers/berth/pkg/typeurl"
+
+	// runc shims (ours and containerd's) report cgroup stats as these types.
+	_ "github.com/containerd/cgroups/v3/cgroup1/stats"
+	_ "github.com/containerd/cgroups/v3/cgroup2/stats"
 )
 
 // printMetrics prints a task's metric sample. The payload is whatever the

@@ -1,0 +1,297 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// debianShimConfig points containerd's runc runtime name at Debian's
+// containerd-shim-runc-v2, for compatibility runs.
+const debianShimConfig = `
+[plugins."io.containerd.runtime.v2.task".runtimes."io.containerd.runc.v2"]
+  binary = "/usr/bin/containerd-shim-runc-v2"
+`
+
+// shims are the shims every runtime test runs with.
+var shims = []struct {
+	name   string
+	config string
+}{
+	{"berth", ""},
+	{"runc-v2", debianShimConfig},
+}
+
+var (
+	rootfsOnce sync.Once
+	rootfsDir  string
+)
+
+// busyboxRootfs is a read-only-shared directory with Debian's static
+// busybox and its applets, for --rootfs containers.
+func busyboxRootfs(t *testing.T) string {
+	t.Helper()
+	requireBinary(t, "/bin/busybox")
+	rootfsOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "berth-rootfs-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "etc", "root"} {
+			os.MkdirAll(filepath.Join(dir, d), 0o755)
+		}
+		data, err := os.ReadFile("/bin/busybox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "bin", "busybox"), data, 0o755)
+		for _, a := range []string{"sh", "echo", "cat", "sleep", "true", "false", "hostname", "ls", "ps", "id", "env", "kill"} {
+			os.Symlink("busybox", filepath.Join(dir, "bin", a))
+		}
+		os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644)
+		rootfsDir = dir
+	})
+	return rootfsDir
+}
+
+// exitCode returns the exit code of a finished command's error.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func forEachShim(t *testing.T, fn func(t *testing.T, d *daemon)) {
+	for _, s := range shims {
+		s := s
+		t.Run(s.name, func(t *testing.T) {
+			if s.config != "" {
+				requireBinary(t, "/usr/bin/containerd-shim-runc-v2")
+			}
+			fn(t, newDaemon(t, s.config))
+		})
+	}
+}
+
+func TestRunRootfsExitCodes(t *testing.T) {
+	forEachShim(t, func(t *testing.T, d *daemon) {
+		rootfs := busyboxRootfs(t)
+		out := d.ctr("run", "--rm", "--rootfs", rootfs, "ok", "echo", "hello berth")
+		mustContain(t, out, "hello berth")
+		out, err := d.ctrErr("run", "--rm", "--rootfs", rootfs, "three", "sh", "-c", "echo out; echo err >&2; exit 3")
+		if exitCode(err) != 3 {
+			t.Fatalf("exit code %d, want 3: %s", exitCode(err), out)
+		}
+		mustContain(t, out, "out", "err")
+		// An attached run killed from outside reports 128+9.
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.ctrErr("run", "--rm", "--rootfs", rootfs, "killed", "sleep", "1000")
+			done <- err
+		}()
+		waitFor(t, func() bool { return strings.Contains(d.ctr("t", "ls"), "RUNNING") })
+		d.ctr("t", "kill", "-s", "KILL", "killed")
+		if err := <-done; exitCode(err) != 137 {
+			t.Fatalf("exit code %d, want 137", exitCode(err))
+		}
+		// --rm leaves nothing behind.
+		if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("containers left: %q", out)
+		}
+		if out := d.ctr("t", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("tasks left: %q", out)
+		}
+		assertNoBundles(t, d)
+	})
+}
+
+func assertNoBundles(t *testing.T, d *daemon) {
+	t.Helper()
+	dir := filepath.Join(d.State, "io.containerd.runtime.v2.task", "default")
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 0 {
+		t.Fatalf("bundles left in %s: %v", dir, entries)
+	}
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(data), d.State+"/") {
+		t.Fatalf("mounts left under %s", d.State)
+	}
+}
+
+func TestCreateStartExecLifecycle(t *testing.T) {
+	forEachShim(t, func(t *testing.T, d *daemon) {
+		rootfs := busyboxRootfs(t)
+		tmp := t.TempDir()
+		d.ctr("c", "create", "--rootfs", rootfs, "web", "sh", "-c", "echo started; sleep 1000")
+		pidFile := filepath.Join(tmp, "pid")
+		logFile := filepath.Join(tmp, "log")
+		d.ctr("t", "start", "-d", "--pid-file", pidFile, "--log-uri", "file://"+logFile, "web")
+		mustContain(t, d.ctr("t", "ls"), "web", "RUNNING")
+		pid, perr := os.ReadFile(pidFile)
+		if perr != nil || strings.TrimSpace(string(pid)) == "" {
+			t.Fatalf("pid file: %v %q", perr, pid)
+		}
+		waitFor(t, func() bool { b, _ := os.ReadFile(logFile); return strings.Contains(string(b), "started") })
+		out, err := d.ctrErr("t", "exec", "--exec-id", "e2", "web", "sh", "-c", "echo from-exec; exit 4")
+		if exitCode(err) != 4 || !strings.Contains(out, "from-exec") {
+			t.Fatalf("exec: code %d out %q", exitCode(err), out)
+		}
+		mustContain(t, d.ctr("t", "ps", "web"), strings.TrimSpace(string(pid)))
+		d.ctr("t", "pause", "web")
+		mustContain(t, d.ctr("t", "ls"), "PAUSED")
+		d.ctr("t", "resume", "web")
+		mustContain(t, d.ctr("t", "ls"), "RUNNING")
+		mustContain(t, d.ctr("t", "metrics", "web"), "METRIC")
+		// A task started twice, a container deleted under its task.
+		out, err = d.ctrErr("t", "start", "-d", "web")
+		mustFail(t, out, err, "web")
+		out, err = d.ctrErr("c", "rm", "web")
+		mustFail(t, out, err, "task")
+		d.ctr("t", "kill", "-s", "SIGKILL", "web")
+		waitFor(t, func() bool { return strings.Contains(d.ctr("t", "ls"), "STOPPED") })
+		out, _ = d.ctrErr("t", "rm", "web")
+		mustContain(t, out, "137")
+		d.ctr("c", "rm", "web")
+		assertNoBundles(t, d)
+	})
+}
+
+func TestRunNullIOAndDetach(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	out := d.ctr("run", "--rm", "--null-io", "--rootfs", rootfs, "quiet", "echo", "nothing")
+	if strings.Contains(out, "nothing") {
+		t.Fatalf("null-io printed output: %q", out)
+	}
+	d.ctr("run", "-d", "--rootfs", rootfs, "bg", "sleep", "1000")
+	mustContain(t, d.ctr("t", "ls"), "bg", "RUNNING")
+	d.ctr("t", "rm", "-f", "bg")
+	d.ctr("c", "rm", "bg")
+}
+
+func TestBadRuntimeInput(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	out, err := d.ctrErr("run", "--rm", "--runtime", "io.containerd.nosuch.v9", "--rootfs", rootfs, "x1", "true")
+	mustFail(t, out, err, "containerd-shim-nosuch-v9")
+	out, err = d.ctrErr("run", "--rm", "--rootfs", rootfs, "x2", "/no/such/cmd")
+	mustFail(t, out, err, "/no/such/cmd")
+	out, err = d.ctrErr("run", "--rm", "--memory-limit", "-5", "--rootfs", rootfs, "x3", "true")
+	mustFail(t, out, err, "memory-limit")
+	out, err = d.ctrErr("run", "--rm", "docker.io/library/nosuch:latest", "x4", "true")
+	mustFail(t, out, err, "not found")
+	if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("half-made containers left: %q", out)
+	}
+	if out := d.ctr("t", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("half-made tasks left: %q", out)
+	}
+	assertNoBundles(t, d)
+}
+
+func TestRestartKeepsTasks(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	const n = 10
+	for i := 0; i < n; i++ {
+		d.ctr("run", "-d", "--rootfs", rootfs, fmt.Sprintf("r%d", i), "sleep", "1000")
+	}
+	d.Kill9()
+	d.Start()
+	out := d.ctr("t", "ls")
+	if c := strings.Count(out, "RUNNING"); c != n {
+		t.Fatalf("%d RUNNING after restart, want %d:\n%s", c, n, out)
+	}
+	out, err := d.ctrErr("t", "exec", "--exec-id", "after", "r0", "sh", "-c", "exit 5")
+	if exitCode(err) != 5 {
+		t.Fatalf("exec after restart: %d %s", exitCode(err), out)
+	}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("r%d", i)
+		d.ctr("t", "kill", "-s", "9", id)
+	}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("r%d", i)
+		waitFor(t, func() bool { return strings.Contains(d.ctr("t", "ls"), id+" ") && taskStopped(d, id) })
+		out, _ := d.ctrErr("t", "rm", id)
+		mustContain(t, out, "137")
+		d.ctr("c", "rm", id)
+	}
+	assertNoBundles(t, d)
+}
+
+func taskStopped(d *daemon, id string) bool {
+	for _, line := range strings.Split(d.ctr("t", "ls"), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == id {
+			return f[2] == "STOPPED"
+		}
+	}
+	return false
+}
+
+func TestShimKilled(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	var events lockedBuffer
+	ev := exec.Command(filepath.Join(binDir, "ctr"), "-a", d.Address, "events")
+	ev.Stdout = &events
+	if err := ev.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { ev.Process.Kill(); ev.Wait() }()
+	d.ctr("run", "-d", "--rootfs", rootfs, "victim", "sleep", "1000")
+	shimPid := findShimPid(t, "victim")
+	syscall.Kill(shimPid, syscall.SIGKILL)
+	waitFor(t, func() bool { return taskStopped(d, "victim") })
+	waitFor(t, func() bool { return strings.Contains(events.String(), "/tasks/exit") })
+	d.ctr("t", "rm", "victim")
+	d.ctr("c", "rm", "victim")
+	assertNoBundles(t, d)
+}
+
+// findShimPid finds the shim process serving container id.
+func findShimPid(t *testing.T, id string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 0 && strings.Contains(args[0], "containerd-shim") {
+			for i, a := range args {
+				if a == "-id" && i+1 < len(args) && args[i+1] == id {
+					return pid
+				}
+			}
+		}
+	}
+	t.Fatalf("no shim found for %s", id)
+	return 0
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within 15s")
+}
