@@ -157,7 +157,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{ID: id, Namespace: ns, Runtime: runtime, Bundle: bundle}
+	t := newTask(id, ns, runtime, bundle)
 	t.binary = &shimBinary{path: bin, bundle: bundle, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
 		publish: m.publish, debug: m.cfg.Debug}
 	topts := opts.TaskOptions
@@ -193,9 +193,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 
 // abandon tears down a shim whose task never got created.
 func (m *TaskManager) abandon(ctx context.Context, t *Task) {
-	t.mu.Lock()
-	t.dead = &DeleteResult{}
-	t.mu.Unlock()
+	t.setDead(&DeleteResult{})
 	ctx = context.WithoutCancel(ctx)
 	t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
 	t.task.Shutdown(t.ctx(ctx), &taskapi.ShutdownRequest{Id: t.ID, Now: true})
@@ -271,9 +269,7 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, err
 			return nil, t.shimErr("delete", err)
 		}
 		res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
-		t.mu.Lock()
-		t.dead = res
-		t.mu.Unlock()
+		t.setDead(res)
 		// Shutdown makes the shim exit once it has no tasks; the
 		// connection closing then is expected, not a crash.
 		if _, err := t.task.Shutdown(t.ctx(ctx), &taskapi.ShutdownRequest{Id: t.ID}); err != nil && !errors.Is(err, ttrpc.ErrClosed) {
@@ -307,12 +303,9 @@ func (m *TaskManager) removeBundle(ctx context.Context, b *Bundle) error {
 // to go, it died: clean up after it, mark the task stopped and publish the
 // exit so waiters and subscribers learn of it.
 func (m *TaskManager) shimClosed(t *Task) {
-	t.mu.Lock()
-	if t.dead != nil {
-		t.mu.Unlock()
+	if t.deadState() != nil {
 		return
 	}
-	t.mu.Unlock()
 	ctx := namespaces.WithNamespace(context.Background(), t.Namespace)
 	res, err := t.binary.cleanup(ctx)
 	if err != nil {
@@ -322,9 +315,9 @@ func (m *TaskManager) shimClosed(t *Task) {
 	if res.ExitedAt.IsZero() {
 		res.ExitedAt = time.Now()
 	}
-	t.mu.Lock()
-	t.dead = res
-	t.mu.Unlock()
+	if !t.setDead(res) {
+		return
+	}
 	m.removeBundle(ctx, t.Bundle)
 	m.publishExit(ctx, t, res)
 }
@@ -370,7 +363,7 @@ func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
 	if err != nil {
 		return err
 	}
-	t := &Task{ID: id, Namespace: ns, Bundle: b}
+	t := newTask(id, ns, "", b)
 	binPath, _ := os.ReadFile(filepath.Join(b.Path, "shim-binary-path"))
 	t.binary = &shimBinary{path: string(binPath), bundle: b, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
 		publish: m.publish, debug: m.cfg.Debug}
@@ -392,9 +385,7 @@ func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
 				log.G(ctx).WithField("namespace", ns).WithField("id", id).Info("reconnected to shim")
 				return nil
 			}
-			t.mu.Lock()
-			t.dead = &DeleteResult{}
-			t.mu.Unlock()
+			t.setDead(&DeleteResult{})
 			client.Close()
 		}
 	}

@@ -34,6 +34,23 @@ type Task struct {
 
 	mu   sync.Mutex
 	dead *DeleteResult // set once the shim is gone; the task is then STOPPED
+	gone chan struct{} // closed when dead is set
+}
+
+func newTask(id, ns, runtime string, b *Bundle) *Task {
+	return &Task{ID: id, Namespace: ns, Runtime: runtime, Bundle: b, gone: make(chan struct{})}
+}
+
+// setDead records how the task ended; only the first call counts.
+func (t *Task) setDead(res *DeleteResult) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dead != nil {
+		return false
+	}
+	t.dead = res
+	close(t.gone)
+	return true
 }
 
 func (t *Task) ctx(ctx context.Context) context.Context {
@@ -164,9 +181,16 @@ func (t *Task) Wait(ctx context.Context, execID string) (uint32, time.Time, erro
 	}
 	r, err := t.task.Wait(t.ctx(ctx), &taskapi.WaitRequest{Id: t.ID, ExecId: execID})
 	if err != nil {
-		// The shim died while we waited: report what cleanup recorded.
-		if d := t.deadState(); d != nil && execID == "" {
-			return d.ExitStatus, d.ExitedAt, nil
+		if err == ttrpc.ErrClosed && execID == "" {
+			// The shim died while we waited: report what the cleanup
+			// after it records, once it has.
+			select {
+			case <-t.gone:
+				d := t.deadState()
+				return d.ExitStatus, d.ExitedAt, nil
+			case <-ctx.Done():
+				return 0, time.Time{}, ctx.Err()
+			}
 		}
 		return 0, time.Time{}, t.shimErr("wait", err)
 	}
