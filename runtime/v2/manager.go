@@ -17,15 +17,18 @@ import (
 	"time"
 
 	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsapi "github.com/berth-containers/berth/api/events"
+	runcoptions "github.com/berth-containers/berth/api/runtime/runc/options"
 	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
 	"github.com/berth-containers/berth/mount"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/identifiers"
 	"github.com/berth-containers/berth/pkg/log"
 	"github.com/berth-containers/berth/pkg/namespaces"
+	"github.com/berth-containers/berth/pkg/typeurl"
 )
 
 // Publisher publishes events; the daemon's exchange implements it.
@@ -37,9 +40,19 @@ type Publisher interface {
 type RuntimeConfig struct {
 	// Binary is a path or a name looked up on PATH.
 	Binary string `toml:"binary"`
-	// Options are runc shim options used when the container has none:
-	// binary_name, root, systemd_cgroup (containerd.runc.v1.Options).
-	Options map[string]interface{} `toml:"options"`
+	// The runc shim options (containerd.runc.v1.Options) sent when
+	// neither the container nor the create request carries options.
+	BinaryName    string `toml:"binary_name"`
+	Root          string `toml:"root"`
+	SystemdCgroup bool   `toml:"systemd_cgroup"`
+}
+
+// defaultOptions packs the configured runc options for runtime, or nil.
+func (rc RuntimeConfig) defaultOptions() (*anypb.Any, error) {
+	if rc.BinaryName == "" && rc.Root == "" && !rc.SystemdCgroup {
+		return nil, nil
+	}
+	return typeurl.MarshalAny(&runcoptions.Options{BinaryName: rc.BinaryName, Root: rc.Root, SystemdCgroup: rc.SystemdCgroup})
 }
 
 // Config configures the task manager plugin.
@@ -163,6 +176,12 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 	topts := opts.TaskOptions
 	if topts == nil || len(topts.Value) == 0 {
 		topts = opts.RuntimeOptions
+	}
+	if topts == nil || len(topts.Value) == 0 {
+		if topts, err = m.cfg.Runtimes[runtime].defaultOptions(); err != nil {
+			bundle.Delete()
+			return nil, fmt.Errorf("runtime %q options: %w", runtime, err)
+		}
 	}
 	client, err := t.binary.start(ctx, topts, func() { m.shimClosed(t) })
 	if err != nil {
