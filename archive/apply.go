@@ -59,6 +59,7 @@ func Apply(ctx context.Context, root string, r io.Reader, opts ...ApplyOpt) (int
 		unpacked: map[string]struct{}{},
 		chown:    os.Geteuid() == 0,
 	}
+	defer a.dropParent()
 	cr := &countingReader{r: r, max: o.maxSize}
 	tr := tar.NewReader(cr)
 	for {
@@ -100,6 +101,13 @@ type applier struct {
 	// directory changes its mtime.
 	dirTimes []dirTime
 	chown    bool
+	parent   cachedDir // see parentDir
+}
+
+type cachedDir struct {
+	valid      bool
+	dir, canon string
+	fd         int
 }
 
 type dirTime struct {

@@ -28,7 +28,12 @@ func jail(t testing.TB, base string) {
 		t.Fatalf("jail: open mount namespace: %v", err)
 	}
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		t.Fatalf("jail: unshare mount namespace: %v", err)
+		// Root without CAP_SYS_ADMIN (a locked-down CI container): run
+		// unjailed rather than not at all.
+		unix.Close(host)
+		runtime.UnlockOSThread()
+		t.Logf("jail: unshare mount namespace: %v; running without the jail", err)
+		return
 	}
 	t.Cleanup(func() {
 		defer unix.Close(host)

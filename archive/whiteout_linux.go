@@ -13,6 +13,7 @@ import (
 // whiteout applies the whiteout entry base (".wh.NAME" or ".wh..wh..opq")
 // found in directory dir.
 func (a *applier) whiteout(dir, base string) error {
+	a.dropParent() // a removal may change what a cached path names
 	if base == whiteoutOpaque {
 		if a.opts.whiteouts == WhiteoutOverlay {
 			return a.overlayOpaque(dir)
