@@ -47,7 +47,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Aliases: []string{"l"}, Usage: "trace, debug, info, warn, error, fatal or panic"},
 			&cli.StringFlag{Name: "log-format", Usage: "text or json"},
 		},
-		Commands: []*cli.Command{configCommand},
+		Commands: []*cli.Command{configCommand, checkCommand},
 		Action:   run,
 	}
 }
