@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-containers/berth/content/local"
 	"github.com/berth-containers/berth/images"
 	"github.com/berth-containers/berth/images/archive"
-	"github.com/berth-containers/berth/content/local"
 	"github.com/berth-containers/berth/images/testimage"
 	"github.com/berth-containers/berth/pkg/platforms"
 )
