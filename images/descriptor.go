@@ -2,6 +2,9 @@ package images
 
 import (
 	"context"
+	// go-digest only accepts algorithms whose hash is linked in.
+	_ "crypto/sha256"
+	_ "crypto/sha512"
 	"fmt"
 	"io"
 
