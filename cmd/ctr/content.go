@@ -48,7 +48,7 @@ var contentCommand = &cli.Command{
 				if err != nil {
 					return err
 				}
-				tw := ctrTabWriter(os.Stdout)
+				tw := contentTabWriter(os.Stdout)
 				fmt.Fprintln(tw, "REF\tSIZE\tAGE\t")
 				for _, st := range active {
 					if match != nil && !match.MatchString(st.Ref) {
@@ -204,7 +204,7 @@ var contentCommand = &cli.Command{
 				}
 				defer cancel()
 				quiet := c.Bool("quiet")
-				tw := ctrTabWriter(os.Stdout)
+				tw := contentTabWriter(os.Stdout)
 				if !quiet {
 					fmt.Fprintln(tw, "DIGEST\tSIZE\tAGE\tLABELS")
 				}

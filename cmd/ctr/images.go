@@ -416,7 +416,7 @@ var imageCheckCommand = &cli.Command{
 				}
 				continue
 			}
-			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%t\t\n", img.Name(), img.Target().MediaType, img.Target().Digest, status, size, unpacked)
+			fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%t\n", img.Name(), img.Target().MediaType, img.Target().Digest, status, size, unpacked)
 		}
 		if !quiet {
 			tw.Flush()

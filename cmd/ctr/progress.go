@@ -29,7 +29,7 @@ func (b byteSize) String() string {
 }
 
 // humanSize prints sizes the way ctr's content commands do: decimal
-// units, four significant digits ("1.234 kB", "512 B").
+// units, four significant digits ("1.234kB", "512B").
 func humanSize(n int64) string {
 	units := []string{"B", "kB", "MB", "GB", "TB", "PB", "EB"}
 	v := float64(n)
@@ -38,7 +38,7 @@ func humanSize(n int64) string {
 		v /= 1000
 		i++
 	}
-	return fmt.Sprintf("%.4g %s", v, units[i])
+	return fmt.Sprintf("%.4g%s", v, units[i])
 }
 
 // humanDuration prints an age the way ctr's content commands do.
@@ -79,6 +79,12 @@ func humanDuration(d time.Duration) string {
 // snapshots listings.
 func ctrTabWriter(w io.Writer) *tabwriter.Writer {
 	return tabwriter.NewWriter(w, 1, 8, 1, ' ', 0)
+}
+
+// contentTabWriter is the table layout of ctr's content listings, which
+// pad with tabs.
+func contentTabWriter(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 1, 8, 1, '\t', 0)
 }
 
 // isTerminal reports whether f is a terminal.

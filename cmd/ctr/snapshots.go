@@ -337,10 +337,10 @@ func printMounts(target string, mounts []mount.Mount) {
 }
 
 type mountJSON struct {
-	Type    string   `json:"type"`
-	Source  string   `json:"source"`
-	Target  string   `json:"target,omitempty"`
-	Options []string `json:"options"`
+	Type    string
+	Source  string
+	Target  string `json:",omitempty"`
+	Options []string
 }
 
 func mountsJSON(mounts []mount.Mount) []mountJSON {

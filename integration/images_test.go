@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+const busyboxRef = "docker.io/library/busybox:latest"
+
+// busyboxArchive builds a three-layer busybox image archive (oci or
+// docker format) with berth-testimage and returns its path.
+func busyboxArchive(t *testing.T, format string) string {
+	t.Helper()
+	requireBinary(t, "/bin/busybox")
+	out := filepath.Join(t.TempDir(), "busybox-"+format+".tar")
+	if o, err := runCmd(filepath.Join(binDir, "berth-testimage"), "-layers", "3", "-format", format, "-o", out); err != nil {
+		t.Fatalf("berth-testimage: %v\n%s", err, o)
+	}
+	return out
+}
+
+// tableRows returns the rows of a ctr table after the header, as fields.
+func tableRows(out string) [][]string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var rows [][]string
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) > 0 {
+			rows = append(rows, f)
+		}
+	}
+	return rows
+}
+
+var digestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+
+// imageDigest is the target digest `images ls` shows for ref.
+func imageDigest(t *testing.T, out, ref string) string {
+	t.Helper()
+	for _, row := range tableRows(out) {
+		if row[0] == ref && len(row) > 2 {
+			return row[2]
+		}
+	}
+	t.Fatalf("image %s not listed:\n%s", ref, out)
+	return ""
+}
+
+func TestImagesImportListBothCtrs(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	d := newDaemon(t, "")
+	for _, format := range []string{"oci", "docker"} {
+		t.Run(format, func(t *testing.T) {
+			archive := busyboxArchive(t, format)
+			ns := "ours-" + format
+			out := d.ctr("-n", ns, "images", "import", archive)
+			if !strings.Contains(out, "unpacking "+busyboxRef+" (sha256:") || !strings.HasSuffix(strings.TrimSpace(out), "done") {
+				t.Fatalf("import output:\n%s", out)
+			}
+			ours := d.ctr("-n", ns, "images", "ls")
+			theirs := d.dctr("-n", ns, "images", "ls")
+			if ours != theirs {
+				t.Errorf("images ls differs:\nours:\n%s\nDebian's:\n%s", ours, theirs)
+			}
+			dgst := imageDigest(t, ours, busyboxRef)
+			if !strings.Contains(ours, "linux/") {
+				t.Errorf("no platform listed:\n%s", ours)
+			}
+
+			// Debian's ctr sees the snapshots and blobs we made.
+			snaps := tableRows(d.dctr("-n", ns, "snapshots", "ls"))
+			if len(snaps) != 3 {
+				t.Fatalf("Debian ctr lists %d snapshots, want 3: %v", len(snaps), snaps)
+			}
+			for _, s := range snaps {
+				if s[len(s)-1] != "Committed" {
+					t.Errorf("snapshot %v not committed", s)
+				}
+			}
+			blobs := d.dctr("-n", ns, "content", "ls", "-q")
+			if n := len(strings.Fields(blobs)); n != 5 {
+				t.Errorf("Debian ctr lists %d blobs, want 5 (manifest, config, 3 layers):\n%s", n, blobs)
+			}
+			if !strings.Contains(blobs, dgst) {
+				t.Errorf("manifest %s not in content:\n%s", dgst, blobs)
+			}
+			check := d.ctr("-n", ns, "images", "check")
+			if !strings.Contains(check, "complete (4/4)") || !strings.Contains(check, "true") {
+				t.Errorf("images check:\n%s", check)
+			}
+
+			// Debian's ctr imports into our daemon (its client-side import
+			// over our content, images, snapshots and diff services).
+			dns := "debian-" + format
+			dout := d.dctr("-n", dns, "images", "import", archive)
+			if !strings.Contains(dout, "done") {
+				t.Errorf("Debian import output:\n%s", dout)
+			}
+			if got := imageDigest(t, d.ctr("-n", dns, "images", "ls"), busyboxRef); got != dgst {
+				t.Errorf("Debian ctr imported %s, we imported %s", got, dgst)
+			}
+			if check := d.ctr("-n", dns, "images", "check"); !strings.Contains(check, "true") {
+				t.Errorf("not unpacked after Debian's import:\n%s", check)
+			}
+		})
+	}
+}
+
+func TestImagesExportImportFreshDaemon(t *testing.T) {
+	a := newDaemon(t, "")
+	archive := busyboxArchive(t, "oci")
+	a.ctr("images", "import", "--no-unpack", archive)
+	a.ctr("images", "tag", busyboxRef, "example.com/copy:1")
+	dgst := imageDigest(t, a.ctr("images", "ls"), busyboxRef)
+	out := filepath.Join(t.TempDir(), "export.tar")
+	a.ctr("images", "export", out, busyboxRef, "example.com/copy:1")
+
+	b := newDaemon(t, "")
+	b.ctr("images", "import", out)
+	ls := b.ctr("images", "ls")
+	for _, ref := range []string{busyboxRef, "example.com/copy:1"} {
+		if got := imageDigest(t, ls, ref); got != dgst {
+			t.Errorf("%s: imported %s, exported %s", ref, got, dgst)
+		}
+	}
+	if check := b.ctr("images", "check"); strings.Count(check, "true") != 2 {
+		t.Errorf("not unpacked in the fresh daemon:\n%s", check)
+	}
+	// Debian's ctr can read our export back out of the fresh daemon.
+	requireBinary(t, "/usr/bin/ctr")
+	again := filepath.Join(t.TempDir(), "again.tar")
+	b.dctr("images", "export", again, busyboxRef)
+	c := newDaemon(t, "")
+	c.ctr("images", "import", again)
+	if got := imageDigest(t, c.ctr("images", "ls"), busyboxRef); got != dgst {
+		t.Errorf("round trip through Debian's export: %s, want %s", got, dgst)
+	}
+}
+
+// storageSize is the bytes of files under the content store and the
+// snapshotters (the metadata database is left out: bbolt does not shrink).
+func storageSize(t *testing.T, root string) int64 {
+	t.Helper()
+	var total int64
+	for _, dir := range []string{"io.containerd.content.v1.content", "io.containerd.snapshotter.v1.overlayfs", "io.containerd.snapshotter.v1.native"} {
+		filepath.WalkDir(filepath.Join(root, dir), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || e.IsDir() || strings.HasSuffix(p, ".db") {
+				return nil
+			}
+			if info, err := e.Info(); err == nil {
+				total += info.Size()
+			}
+			return nil
+		})
+	}
+	return total
+}
+
+func TestImagesRemoveCollectsGarbage(t *testing.T) {
+	d := newDaemon(t, "")
+	archive := busyboxArchive(t, "oci")
+	baseline := storageSize(t, d.Root)
+	d.ctr("images", "import", archive)
+	d.ctr("images", "import", "--snapshotter", "native", archive)
+	d.ctr("images", "tag", busyboxRef, "example.com/other:1")
+	full := storageSize(t, d.Root)
+	if full < baseline+1<<20 {
+		t.Fatalf("import grew storage from %d to only %d bytes", baseline, full)
+	}
+
+	// One of two names gone: everything stays.
+	d.ctr("images", "rm", "--sync", "example.com/other:1")
+	if now := storageSize(t, d.Root); now != full {
+		t.Fatalf("removing one of two names changed storage: %d -> %d", full, now)
+	}
+	if n := len(tableRows(d.ctr("snapshots", "ls"))); n != 3 {
+		t.Fatalf("%d overlayfs snapshots left, want 3", n)
+	}
+
+	out := d.ctr("images", "rm", "--sync", busyboxRef)
+	if strings.TrimSpace(out) != busyboxRef {
+		t.Errorf("rm output: %q", out)
+	}
+	if now := storageSize(t, d.Root); now > baseline+64<<10 {
+		t.Errorf("after rm --sync storage is %d bytes, baseline %d", now, baseline)
+	}
+	for _, sn := range []string{"overlayfs", "native"} {
+		if rows := tableRows(d.ctr("snapshots", "--snapshotter", sn, "ls")); len(rows) != 0 {
+			t.Errorf("%s snapshots left: %v", sn, rows)
+		}
+	}
+	if blobs := strings.TrimSpace(d.ctr("content", "ls", "-q")); blobs != "" {
+		t.Errorf("blobs left:\n%s", blobs)
+	}
+	// Not found is a warning, not a failure, as with ctr.
+	if out, err := d.ctrErr("images", "rm", busyboxRef); err != nil || !strings.Contains(out, "not found") {
+		t.Errorf("rm of a missing image: %v\n%s", err, out)
+	}
+	if digestRE.MatchString(d.ctr("images", "ls", "-q")) {
+		t.Error("images left")
+	}
+}
