@@ -5,10 +5,13 @@ package main
 import (
 	_ "github.com/berth-containers/berth/services/containers"
 	_ "github.com/berth-containers/berth/services/content"
+	_ "github.com/berth-containers/berth/services/diff"
 	_ "github.com/berth-containers/berth/services/events"
+	_ "github.com/berth-containers/berth/services/images"
 	_ "github.com/berth-containers/berth/services/introspection"
 	_ "github.com/berth-containers/berth/services/leases"
 	_ "github.com/berth-containers/berth/services/namespaces"
+	_ "github.com/berth-containers/berth/services/snapshots"
 	_ "github.com/berth-containers/berth/services/storage"
 	_ "github.com/berth-containers/berth/services/tasks"
 	_ "github.com/berth-containers/berth/services/version"
