@@ -13,7 +13,11 @@ REPO=$PWD
 BIN=$REPO/bin
 IMAGE=docker.io/library/busybox:latest
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+else
+	say() { printf '==> %s\n' "$*"; }
+fi
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root: containers need mounts, namespaces and cgroups"
