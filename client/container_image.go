@@ -106,6 +106,7 @@ func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
 			return fmt.Errorf("prepare snapshot %q: %w", key, errdefs.FromGRPC(err))
 		}
 		info.SnapshotKey = key
+		info.preparedSnapshot = true
 		info.Image = img.Name
 		return nil
 	}

@@ -33,6 +33,10 @@ type ContainerInfo struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Extensions  map[string]*anypb.Any
+
+	// preparedSnapshot is set when an option prepared SnapshotKey for
+	// this container, so a failed create removes it again.
+	preparedSnapshot bool
 }
 
 func containerToProto(c *ContainerInfo) *containersapi.Container {
@@ -146,18 +150,26 @@ func (ct *Container) ID() string { return ct.id }
 func (c *Client) NewContainer(ctx context.Context, id string, opts ...NewContainerOpts) (*Container, error) {
 	ctx = c.withNamespace(ctx)
 	info := ContainerInfo{ID: id, Runtime: RuntimeInfo{Name: c.runtime}}
+	cleanup := func() {
+		if info.preparedSnapshot {
+			WithSnapshotCleanup(context.WithoutCancel(ctx), c, info)
+		}
+	}
 	for _, o := range opts {
 		if err := o(ctx, c, &info); err != nil {
+			cleanup()
 			return nil, err
 		}
 	}
 	if info.Spec == nil {
 		if err := WithNewSpec()(ctx, c, &info); err != nil {
+			cleanup()
 			return nil, err
 		}
 	}
 	r, err := c.ContainerService().Create(ctx, &containersapi.CreateContainerRequest{Container: containerToProto(&info)})
 	if err != nil {
+		cleanup()
 		return nil, errdefs.FromGRPC(err)
 	}
 	return &Container{c: c, id: r.Container.GetId()}, nil

@@ -50,6 +50,13 @@ var containerCreateCommand = &cli.Command{
 // newContainer builds the container record from flags. Image-based
 // creation is added by the runtime work (see run.go).
 func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, id string, args []string) (*client.Container, error) {
+	// The lease keeps the snapshot prepared for the container from the
+	// garbage collector until the container record references it.
+	ctx, done, err := cl.WithLease(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done(context.WithoutCancel(ctx))
 	labels, err := parseLabels(c.StringSlice("label"))
 	if err != nil {
 		return nil, err
