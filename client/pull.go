@@ -32,7 +32,7 @@ type RemoteContext struct {
 	Credentials docker.CredentialsFunc
 
 	// Platform chooses manifests from indexes; this host's by default.
-	Platform platforms.MatchComparer
+	Platform      platforms.MatchComparer
 	platformNames string
 	platformSet   bool
 	// ManifestLimit is how many of an index's matching manifests are
@@ -359,7 +359,6 @@ func lessPlatform(m platforms.MatchComparer, a, b ocispec.Descriptor) bool {
 	}
 	return m.Less(*a.Platform, *b.Platform)
 }
-
 
 // putImage creates the record, or points an existing one at the new
 // target (and labels).
