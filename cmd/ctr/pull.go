@@ -204,7 +204,7 @@ func pullAction(c *cli.Context, unpack bool) error {
 	opts = append(opts, client.WithProgress(table.update))
 	table.start()
 	info, err := cl.Fetch(ctx, named.String(), opts...)
-	table.stop()
+	table.stop(err == nil)
 	if err != nil {
 		return registryError(c, err)
 	}
@@ -270,7 +270,7 @@ func pushAction(c *cli.Context) error {
 	opts = append(opts, client.WithProgress(table.update))
 	table.start()
 	err = cl.Push(ctx, named.String(), img.Target, opts...)
-	table.stop()
+	table.stop(err == nil)
 	if err != nil {
 		return registryError(c, err)
 	}
@@ -343,7 +343,8 @@ func (t *progressTable) update(p remotes.Progress) {
 	t.items[p.Ref] = p
 	if !t.tty && !t.printed[p.Ref] {
 		switch p.Status {
-		case remotes.StatusDone, remotes.StatusExists, remotes.StatusResolved, remotes.StatusError:
+		case remotes.StatusDone, remotes.StatusExists, remotes.StatusResolved:
+			// Errors are left to the command's error message.
 			t.printed[p.Ref] = true
 			fmt.Fprintln(t.out, plainLine(p))
 		}
@@ -354,8 +355,6 @@ func plainLine(p remotes.Progress) string {
 	switch p.Status {
 	case remotes.StatusResolved:
 		return fmt.Sprintf("%s: resolved %s", p.Ref, p.Desc.Digest)
-	case remotes.StatusError:
-		return fmt.Sprintf("%s: error: %v", p.Ref, p.Err)
 	}
 	return fmt.Sprintf("%s: %s (%s)", p.Ref, p.Status, byteSize(p.Total))
 }
@@ -381,8 +380,9 @@ func (t *progressTable) start() {
 	}()
 }
 
-// stop draws the final state (on a terminal) or the summary line.
-func (t *progressTable) stop() {
+// stop draws the final state (on a terminal) or, after a success, the
+// summary line.
+func (t *progressTable) stop(ok bool) {
 	if t.tty {
 		if t.stopc != nil {
 			close(t.stopc)
@@ -391,9 +391,11 @@ func (t *progressTable) stop() {
 		}
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	fmt.Fprintln(t.out, t.summary())
+	if ok {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		fmt.Fprintln(t.out, t.summary())
+	}
 }
 
 func (t *progressTable) summary() string {
