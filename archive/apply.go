@@ -102,6 +102,8 @@ type applier struct {
 	dirTimes []dirTime
 	chown    bool
 	parent   cachedDir // see parentDir
+	// sparseBytes is the logical size of the sparse files so far.
+	sparseBytes int64
 }
 
 type cachedDir struct {
@@ -122,15 +124,31 @@ const (
 )
 
 func (a *applier) entry(hdr *tar.Header, tr *tar.Reader, cr *countingReader) error {
+	sparse := isSparse(hdr)
 	switch hdr.Typeflag {
 	case tar.TypeXGlobalHeader:
 		return nil // global PAX defaults carry nothing Apply uses
+	case tar.TypeGNUSparse, tar.TypeCont:
+		// Old GNU sparse files (the reader fills in the holes) and
+		// contiguous files are regular files to us, as to GNU tar.
+		hdr.Typeflag = tar.TypeReg
 	case tar.TypeReg, tar.TypeRegA, tar.TypeDir, tar.TypeSymlink, tar.TypeLink,
 		tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
 	default:
 		return fmt.Errorf("unsupported entry type %q: %w", hdr.Typeflag, errdefs.ErrNotImplemented)
 	}
-	if cr.max > 0 && hdr.Size > cr.max-cr.n {
+	if sparse {
+		// Its size is logical: the stream holds only the data regions,
+		// so the stream limit does not bound it.
+		limit := cr.max
+		if limit <= 0 {
+			limit = DefaultMaxSparse
+		}
+		if hdr.Size > limit-a.sparseBytes {
+			return fmt.Errorf("sparse files expand to more than the limit of %d bytes: %w", limit, errdefs.ErrInvalidArgument)
+		}
+		a.sparseBytes += hdr.Size
+	} else if cr.max > 0 && hdr.Size > cr.max-cr.n {
 		return fmt.Errorf("%d bytes of data exceed the layer size limit of %d bytes: %w", hdr.Size, cr.max, errdefs.ErrInvalidArgument)
 	}
 	name, err := cleanName(hdr.Name)
@@ -147,7 +165,21 @@ func (a *applier) entry(hdr *tar.Header, tr *tar.Reader, cr *countingReader) err
 	if strings.HasPrefix(base, whiteoutPrefix) {
 		return a.whiteout(dir, base)
 	}
-	return a.create(dir, base, hdr, tr)
+	return a.create(dir, base, hdr, tr, sparse)
+}
+
+// isSparse reports whether the entry is a GNU sparse file (old 'S' type or
+// PAX GNU.sparse records), whose holes the tar reader fills with zeros.
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // finish sets the times of the directories the layer described.

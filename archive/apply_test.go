@@ -412,3 +412,15 @@ func TestApplyCanceled(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestApplyContiguousFileIsRegular(t *testing.T) {
+	s := newSandbox(t)
+	e := fileE("c", "contiguous")
+	e.hdr.Typeflag = tar.TypeCont
+	if err := apply(t, s.root, mkTar(t, e)); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, filepath.Join(s.root, "c")) != "contiguous" {
+		t.Fatal("content")
+	}
+}

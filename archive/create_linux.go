@@ -2,6 +2,7 @@ package archive
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 )
 
 // create applies one non-whiteout entry named base inside the directory dir.
-func (a *applier) create(dir, base string, hdr *tar.Header, tr *tar.Reader) error {
+func (a *applier) create(dir, base string, hdr *tar.Header, tr *tar.Reader, sparse bool) error {
 	pfd, pcanon, err := a.parentDir(dir)
 	if err != nil {
 		return fmt.Errorf("open parent directory: %w", err)
@@ -22,7 +23,7 @@ func (a *applier) create(dir, base string, hdr *tar.Header, tr *tar.Reader) erro
 	case tar.TypeDir:
 		err = a.mkdir(pfd, base, hdr)
 	case tar.TypeReg, tar.TypeRegA:
-		err = a.writeFile(pfd, base, hdr, tr)
+		err = a.writeFile(pfd, base, hdr, tr, sparse)
 	case tar.TypeSymlink:
 		err = a.symlink(pfd, base, hdr)
 	case tar.TypeLink:
@@ -105,7 +106,7 @@ func (a *applier) mkdir(pfd int, base string, hdr *tar.Header) error {
 	return a.fdMetadata(fd, hdr)
 }
 
-func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, tr *tar.Reader) error {
+func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, tr *tar.Reader, sparse bool) error {
 	const flags = unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	fd, err := unix.Openat(pfd, base, flags, 0o600)
 	if errors.Is(err, unix.EEXIST) {
@@ -120,7 +121,7 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, tr *tar.Reade
 		return fmt.Errorf("create file: %w", err)
 	}
 	defer unix.Close(fd)
-	if err := a.copyData(fd, tr, hdr.Size); err != nil {
+	if err := a.copyData(fd, tr, hdr.Size, sparse); err != nil {
 		return fmt.Errorf("write file: %w", err)
 	}
 	if err := a.fdMetadata(fd, hdr); err != nil {
@@ -130,8 +131,10 @@ func (a *applier) writeFile(pfd int, base string, hdr *tar.Header, tr *tar.Reade
 }
 
 // copyData copies the entry's data into fd through the shared buffer,
-// filling it before each write so large files cost few system calls.
-func (a *applier) copyData(fd int, r io.Reader, size int64) error {
+// filling it before each write so large files cost few system calls. For a
+// sparse entry, all-zero chunks are skipped with lseek and the file is
+// truncated to its size at the end, so holes stay holes on disk.
+func (a *applier) copyData(fd int, r io.Reader, size int64, sparse bool) error {
 	var written int64
 	for written < size {
 		if err := a.ctx.Err(); err != nil {
@@ -139,7 +142,11 @@ func (a *applier) copyData(fd int, r io.Reader, size int64) error {
 		}
 		n, err := io.ReadFull(r, a.buf[:min(int64(len(a.buf)), size-written)])
 		if n > 0 {
-			if werr := writeAll(fd, a.buf[:n]); werr != nil {
+			if sparse && bytes.Equal(a.buf[:n], zeros[:n]) {
+				if _, serr := unix.Seek(fd, int64(n), io.SeekCurrent); serr != nil {
+					return serr
+				}
+			} else if werr := writeAll(fd, a.buf[:n]); werr != nil {
 				return werr
 			}
 			written += int64(n)
@@ -151,8 +158,14 @@ func (a *applier) copyData(fd int, r io.Reader, size int64) error {
 			return err
 		}
 	}
+	if sparse {
+		return unix.Ftruncate(fd, size)
+	}
 	return nil
 }
+
+// zeros is compared against to find the holes of sparse files.
+var zeros = make([]byte, copyBufSize)
 
 func writeAll(fd int, b []byte) error {
 	for len(b) > 0 {

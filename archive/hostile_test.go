@@ -167,6 +167,7 @@ var hostileCases = []hostileCase{
 	{name: "very long component", layers: one(fileE(strings.Repeat("a", 300), "x")), wantErr: "file name too long"},
 	{name: "very long name", layers: one(fileE(strings.Repeat("a/", 3000)+"x", "x")), wantErr: "longer than 4096"},
 	{name: "very long hardlink target", layers: one(linkE("x", strings.Repeat("a/", 3000)+"x")), wantErr: "longer than 4096"},
+	{name: "sparse bomb", layers: func(t testing.TB, _ string) [][]byte { return [][]byte{sparseTar(t, "f", 1<<62)} }, wantErr: "sparse files expand"},
 	{name: "very long symlink target", layers: one(symE("x", strings.Repeat("../", 2000))), wantErr: "file name too long"},
 }
 

@@ -42,10 +42,18 @@ func WithOverlayWhiteouts() ApplyOpt {
 	return func(o *applyOptions) { o.whiteouts = WhiteoutOverlay }
 }
 
-// WithMaxSize bounds the uncompressed layer: Apply fails once the tar stream
-// (headers, file data and padding) would exceed n bytes, before writing the
-// entry that crosses the limit, so a decompression bomb fails cleanly.
-// n <= 0 means no limit.
+// WithMaxSize bounds the layer: Apply fails once the tar stream (headers,
+// file data and padding) would exceed n bytes, or once sparse files would
+// expand to more than n bytes on top of that, before writing the entry that
+// crosses the limit, so a decompression bomb fails cleanly. n <= 0 means no
+// limit on the stream, and the default bound on sparse files
+// (DefaultMaxSparse).
 func WithMaxSize(n int64) ApplyOpt {
 	return func(o *applyOptions) { o.maxSize = n }
 }
+
+// DefaultMaxSparse bounds how far the sparse files of one layer may expand
+// in total when WithMaxSize does not: a few hundred bytes of tar can claim
+// an exabyte-sized sparse file, and although Apply writes holes as holes,
+// producing the zeros costs time.
+const DefaultMaxSparse = 64 << 30
