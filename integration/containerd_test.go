@@ -91,18 +91,20 @@ func (r *refDaemon) ctr(t *testing.T, args ...string) string {
 
 // TestContainerdRunsOurShim runs containers under Debian's containerd with
 // our shim (runtime io.containerd.berth.v2).
+// (containerd's ctr gives a --rootfs container no PATH, hence absolute
+// commands.)
 func TestContainerdRunsOurShim(t *testing.T) {
 	r := newContainerd(t)
 	rootfs := busyboxRootfs(t)
-	out := r.ctr(t, "run", "--rm", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "viaours", "echo", "hello from our shim")
+	out := r.ctr(t, "run", "--rm", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "viaours", "/bin/echo", "hello from our shim")
 	mustContain(t, out, "hello from our shim")
-	out, err := r.ctrErr("run", "--rm", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "code", "sh", "-c", "exit 7")
+	out, err := r.ctrErr("run", "--rm", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "code", "/bin/sh", "-c", "exit 7")
 	if exitCode(err) != 7 {
 		t.Fatalf("exit %d, want 7: %s", exitCode(err), out)
 	}
-	r.ctr(t, "run", "-d", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "bg", "sleep", "1000")
+	r.ctr(t, "run", "-d", "--runtime", "io.containerd.berth.v2", "--rootfs", rootfs, "bg", "/bin/sleep", "1000")
 	mustContain(t, r.ctr(t, "t", "ls"), "bg", "RUNNING")
-	out, err = r.ctrErr("t", "exec", "--exec-id", "x", "bg", "sh", "-c", "echo in-exec; exit 2")
+	out, err = r.ctrErr("t", "exec", "--exec-id", "x", "bg", "/bin/sh", "-c", "echo in-exec; exit 2")
 	if exitCode(err) != 2 || !strings.Contains(out, "in-exec") {
 		t.Fatalf("exec under containerd: %d %q", exitCode(err), out)
 	}

@@ -121,6 +121,8 @@ func TestRunTTY(t *testing.T) {
 			}
 		}
 	}
+	// Type only once the shell prompts, as a person would.
+	expect("# ")
 	pty.Write([]byte("echo $((6*7)); stty size\n"))
 	expect("42")
 	expect("33 101")
