@@ -51,7 +51,7 @@ func TestResolveBinary(t *testing.T) {
 
 func TestParseStartOutput(t *testing.T) {
 	for in, want := range map[string]string{
-		"unix:///run/berth/s/abc\n": "unix:///run/berth/s/abc",
+		"unix:///run/berth/s/abc\n":                                   "unix:///run/berth/s/abc",
 		`{"version":2,"address":"unix:///x.sock","protocol":"ttrpc"}`: "unix:///x.sock",
 		`{"version":2`: "",
 		"":             "",
