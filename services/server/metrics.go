@@ -29,7 +29,7 @@ var (
 	grpcSeconds = metrics.Default.NewHistogram("berth_grpc_server_handling_seconds",
 		"gRPC call latency, by full method.", nil, "method")
 	grpcInFlight = metrics.Default.NewGauge("berth_grpc_server_in_flight",
-		"gRPC calls being handled now.")
+		"gRPC calls being handled now, long-lived streams (event subscriptions) included.")
 	ttrpcHandled = metrics.Default.NewCounter("berth_ttrpc_server_handled_total",
 		"ttrpc calls (from shims) completed, by full method and status code.", "method", "code")
 	taskSeconds = metrics.Default.NewHistogram("berth_task_operation_seconds",
