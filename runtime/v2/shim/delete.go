@@ -43,6 +43,10 @@ func Delete(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := mount.UnmountAll(filepath.Join(bundle, "rootfs"), 0); err != nil {
 		fmt.Fprintf(stderr, "delete: unmount rootfs: %v\n", err)
 	}
+	// A shim killed outright leaves its socket behind.
+	if b, err := os.ReadFile(filepath.Join(bundle, AddressFile)); err == nil && !canConnect(string(b)) {
+		os.Remove(socketPath(string(b)))
+	}
 	var pid int
 	if b, err := os.ReadFile(filepath.Join(bundle, process.InitPidFile)); err == nil {
 		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))

@@ -49,6 +49,9 @@ func Serve(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer l.Close()
+	// The socket's path comes from the listener now: by the time we exit
+	// the daemon may have removed the bundle and its address file.
+	socket := l.Addr().String()
 
 	events := os.Getenv("TTRPC_ADDRESS")
 	if events == "" && cfg.Address != "" {
@@ -83,7 +86,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	server.Shutdown(sctx)
 	cancel()
 	server.Close()
-	removeSocket(bundle, cfg.Socket)
+	os.Remove(socket)
 	pub.Close(5 * time.Second)
 	svc.Close()
 	return nil
@@ -110,17 +113,6 @@ func serveListener(socket string) (net.Listener, error) {
 		return nil, fmt.Errorf("serve: socket on fd 3: %w", err)
 	}
 	return l, nil
-}
-
-func removeSocket(bundle, socket string) {
-	if socket == "" {
-		b, err := os.ReadFile(filepath.Join(bundle, AddressFile))
-		if err != nil {
-			return
-		}
-		socket = string(b)
-	}
-	os.Remove(socketPath(socket))
 }
 
 // setupLog sends the log (and, through fd 2, any panic) to the bundle's log

@@ -105,6 +105,16 @@ type harness struct {
 	address string // fake daemon gRPC address; events on address.ttrpc
 	events  *eventSink
 	root    string // runc root
+	sockets []string
+}
+
+// socketsGone checks the shims removed their sockets.
+func (h *harness) socketsGone() {
+	for _, s := range h.sockets {
+		if _, err := os.Stat(s); !os.IsNotExist(err) {
+			h.t.Errorf("shim socket %s left behind: %v", s, err)
+		}
+	}
 }
 
 func newHarness(t *testing.T) *harness {
@@ -158,6 +168,7 @@ func (h *harness) start(bundle, id string) (taskapi.TaskService, uint32) {
 	if !strings.HasPrefix(address, "unix://") {
 		t.Fatalf("shim start printed %q", out)
 	}
+	h.sockets = append(h.sockets, strings.TrimPrefix(address, "unix://"))
 	if b, _ := os.ReadFile(filepath.Join(bundle, "address")); string(b) != address {
 		t.Fatalf("address file %q, printed %q", b, address)
 	}
@@ -246,6 +257,7 @@ func TestShimRunExit3(t *testing.T) {
 	}
 	task.Shutdown(ctx(), &taskapi.ShutdownRequest{Id: "exit3"})
 	waitGone(t, int(shimPid))
+	h.socketsGone()
 
 	envs := h.events.waitTopics(t, "/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete")
 	var exit apievents.TaskExit
@@ -363,6 +375,7 @@ func TestShimExecKillPids(t *testing.T) {
 	}
 	task.Shutdown(c, &taskapi.ShutdownRequest{Id: "sleeper"})
 	waitGone(t, int(shimPid))
+	h.socketsGone()
 	h.events.waitTopics(t, "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
 		"/tasks/paused", "/tasks/resumed", "/tasks/exit", "/tasks/exit", "/tasks/delete")
 }
@@ -399,4 +412,5 @@ func TestShimDeleteAction(t *testing.T) {
 	if err := exec.Command("runc", "--root", filepath.Join(h.root, "test"), "state", "orphan").Run(); err == nil {
 		t.Fatal("runc container still exists")
 	}
+	h.socketsGone()
 }
