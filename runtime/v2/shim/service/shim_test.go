@@ -20,6 +20,7 @@ import (
 	"github.com/berth-containers/berth/api/runtime/runc/options"
 	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
 	eventsapi "github.com/berth-containers/berth/api/services/ttrpc/events/v1"
+	apitypes "github.com/berth-containers/berth/api/types"
 	apitask "github.com/berth-containers/berth/api/types/task"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/namespaces"
@@ -413,4 +414,41 @@ func TestShimDeleteAction(t *testing.T) {
 		t.Fatal("runc container still exists")
 	}
 	h.socketsGone()
+}
+
+// Rootfs mounts in the create request are mounted by the shim and
+// unmounted by its delete.
+func TestShimRootfsMounts(t *testing.T) {
+	h := newHarness(t)
+	bundle := testbundle.New(t, []string{"sh", "-c", "test -x /bin/busybox"}, nil)
+	lower := filepath.Join(t.TempDir(), "lower")
+	if err := os.Rename(filepath.Join(bundle, "rootfs"), lower); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(bundle, "rootfs"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(filepath.Join(bundle, "rootfs"), syscall.MNT_DETACH) })
+	task, _ := h.start(bundle, "mounts")
+	_, err := task.Create(ctx(), &taskapi.CreateTaskRequest{Id: "mounts", Bundle: bundle, Options: h.options(),
+		Rootfs: []*apitypes.Mount{{Type: "bind", Source: lower, Options: []string{"rbind", "rw"}}}})
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "rootfs", "bin", "busybox")); err != nil {
+		t.Fatalf("rootfs not mounted: %v", err)
+	}
+	if _, err := task.Start(ctx(), &taskapi.StartRequest{Id: "mounts"}); err != nil {
+		t.Fatal(err)
+	}
+	if wr, err := task.Wait(ctx(), &taskapi.WaitRequest{Id: "mounts"}); err != nil || wr.ExitStatus != 0 {
+		t.Fatalf("wait %v %v", wr, err)
+	}
+	if _, err := task.Delete(ctx(), &taskapi.DeleteRequest{Id: "mounts"}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(bundle, "rootfs")); len(entries) != 0 {
+		t.Fatalf("rootfs still mounted: %d entries", len(entries))
+	}
+	task.Shutdown(ctx(), &taskapi.ShutdownRequest{Id: "mounts"})
 }
