@@ -14,7 +14,7 @@ import (
 // newDebugServer serves pprof, expvar and the Prometheus metrics
 // (/v1/metrics) on the debug socket. It is a separate socket (and off by
 // default) so profiling access is granted apart from API access.
-func newDebugServer() *http.Server {
+func newDebugServer() (*http.Server, *debugMetrics) {
 	dh := &debugMetrics{}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/metrics", dh)
@@ -24,8 +24,7 @@ func newDebugServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	offerDebug(dh)
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, dh
 }
 
 func serveDebug(srv *http.Server, l net.Listener) error {
@@ -52,32 +51,8 @@ func (d *debugMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metrics.Handler(regs...).ServeHTTP(w, r)
 }
 
-// The debug server is created in New before the plugins load, and the
-// metrics plugin (which requires every other plugin, so it loads last in
-// the same New) is the one place that sees the plugin set. New offers its
-// debug handler here and the plugin takes it: one slot, overwritten by each
-// New, so a New that failed half-way leaves nothing for the next one.
-var (
-	pendingMu    sync.Mutex
-	pendingDebug *debugMetrics
-)
-
-func offerDebug(d *debugMetrics) {
-	pendingMu.Lock()
-	pendingDebug = d
-	pendingMu.Unlock()
-}
-
-// bindDebug gives the debug handler offered by the running New, if any,
-// the server's metrics.
-func bindDebug(m *serverMetrics) {
-	pendingMu.Lock()
-	d := pendingDebug
-	pendingDebug = nil
-	pendingMu.Unlock()
-	if d == nil {
-		return
-	}
+// bind gives the handler the server's own gauges once its plugins are loaded.
+func (d *debugMetrics) bind(m *serverMetrics) {
 	d.mu.Lock()
 	d.server = m
 	d.mu.Unlock()

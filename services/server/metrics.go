@@ -54,18 +54,6 @@ func init() {
 	for _, op := range taskOps {
 		taskSeconds.With(op)
 	}
-	// The metrics plugin runs after every other plugin and hands the live
-	// plugin set to this server's debug socket (see bindDebug).
-	plugin.Register(&plugin.Registration{
-		Type:     plugin.InternalPlugin,
-		ID:       "metrics",
-		Requires: []plugin.Type{plugin.All},
-		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
-			m := newServerMetrics(ic.Plugins(), ic.Address)
-			bindDebug(m)
-			return m, nil
-		},
-	})
 }
 
 // observeCall records one finished gRPC call; err already carries its

@@ -49,6 +49,8 @@ type Server struct {
 	ttrpc  *ttrpc.Server
 	health *health.Server
 	debug  *http.Server
+	// debugMetrics serves the server's gauges on the debug socket.
+	debugMetrics *debugMetrics
 
 	grpcL, ttrpcL, debugL net.Listener
 
@@ -104,7 +106,7 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 		if s.debugL, err = listenUnix(config.Debug.Address, config.Debug.UID, config.Debug.GID); err != nil {
 			return nil, fmt.Errorf("debug: %w", err)
 		}
-		s.debug = newDebugServer()
+		s.debug, s.debugMetrics = newDebugServer()
 	}
 
 	s.grpc = grpc.NewServer(
@@ -135,6 +137,9 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 			return config.DecodePlugin(ctx, r)
 		},
 	})
+	if s.debugMetrics != nil {
+		s.debugMetrics.bind(newServerMetrics(s.plugins, socketPath(config.GRPC.Address)))
+	}
 	for _, p := range s.plugins.All() {
 		inst, err := p.Instance()
 		if err != nil {

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"github.com/berth-containers/berth/pkg/metrics"
 	"sync"
 	"time"
 
@@ -48,7 +49,12 @@ func init() {
 				return nil, err
 			}
 			collect := func(ctx context.Context) error {
-				_, err := s.DB.GarbageCollect(ctx)
+				st, err := s.DB.GarbageCollect(ctx)
+				metrics.RecordGC(st.Duration, err, map[string]int{
+					metrics.GCLeases: st.LeasesExpired, metrics.GCContent: st.ContentDeleted,
+					metrics.GCSnapshots: st.SnapshotsDeleted, metrics.GCContentRecords: st.ContentRecords,
+					metrics.GCSnapshotRecords: st.SnapshotRecords,
+				})
 				return err
 			}
 			return NewCollector(log.WithLogger(context.Background(), log.G(ic.Context)), collect, durs[0], durs[1], durs[2]), nil
