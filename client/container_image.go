@@ -13,8 +13,6 @@ import (
 	apitypes "github.com/berth-containers/berth/api/types"
 	"github.com/berth-containers/berth/content"
 	"github.com/berth-containers/berth/images"
-	"github.com/berth-containers/berth/mount"
-	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/platforms"
 )
@@ -100,11 +98,13 @@ func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
 				return fmt.Errorf("unpack image %q: %w", img.Name, err)
 			}
 		}
-		if _, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
+		r, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
 			Snapshotter: sn, Key: key, Parent: img.ChainID.String(),
-		}); err != nil {
+		})
+		if err != nil {
 			return fmt.Errorf("prepare snapshot %q: %w", key, errdefs.FromGRPC(err))
 		}
+		info.rootfsMounts = mountsFromProto(r.Mounts)
 		info.SnapshotKey = key
 		info.preparedSnapshot = true
 		info.Image = img.Name
@@ -123,22 +123,6 @@ func (c *Client) DefaultRuntimeFor(ctx context.Context) string {
 		}
 	}
 	return c.runtime
-}
-
-// ImageRootfs lets spec options read files (/etc/passwd) from the image's
-// root file system through a temporary read-only view mount.
-func (c *Client) ImageRootfs(img ImageRuntimeInfo, snapshotter string) oci.RootfsFunc {
-	return func(ctx context.Context, fn func(root string) error) error {
-		ctx = c.withNamespace(ctx)
-		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
-		key := "view-" + randomID()
-		r, err := snaps.View(ctx, &snapshotsapi.ViewSnapshotRequest{Snapshotter: snapshotter, Key: key, Parent: img.ChainID.String()})
-		if err != nil {
-			return fmt.Errorf("view image rootfs: %w", errdefs.FromGRPC(err))
-		}
-		defer snaps.Remove(context.WithoutCancel(ctx), &snapshotsapi.RemoveSnapshotRequest{Snapshotter: snapshotter, Key: key})
-		return mount.WithTempMount(ctx, mountsFromProto(r.Mounts), fn)
-	}
 }
 
 // WithSnapshotCleanup removes the container's snapshot when the container

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	containersapi "github.com/berth-containers/berth/api/services/containers/v1"
+	"github.com/berth-containers/berth/mount"
 	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/typeurl"
@@ -37,6 +38,10 @@ type ContainerInfo struct {
 	// preparedSnapshot is set when an option prepared SnapshotKey for
 	// this container, so a failed create removes it again.
 	preparedSnapshot bool
+	// rootfsMounts are the prepared snapshot's mounts; spec options that
+	// read the image (user names) mount them briefly instead of asking
+	// the daemon for a separate view.
+	rootfsMounts []mount.Mount
 }
 
 func containerToProto(c *ContainerInfo) *containersapi.Container {
@@ -77,7 +82,15 @@ func WithSpec(s *specs.Spec) NewContainerOpts {
 // WithNewSpec generates a default spec for the container, then applies opts.
 func WithNewSpec(opts ...oci.SpecOpts) NewContainerOpts {
 	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
-		s, err := oci.GenerateSpec(ctx, &oci.ContainerInfo{ID: info.ID, Namespace: c.namespaceOf(ctx)}, opts...)
+		ci := &oci.ContainerInfo{ID: info.ID, Namespace: c.namespaceOf(ctx), Image: info.Image,
+			Snapshotter: info.Snapshotter, SnapshotKey: info.SnapshotKey}
+		if len(info.rootfsMounts) > 0 {
+			mounts := readOnly(info.rootfsMounts)
+			ci.Rootfs = func(ctx context.Context, fn func(root string) error) error {
+				return mount.WithTempMount(ctx, mounts, fn)
+			}
+		}
+		s, err := oci.GenerateSpec(ctx, ci, opts...)
 		if err != nil {
 			return err
 		}
@@ -273,3 +286,20 @@ func (c *Client) namespaceOf(ctx context.Context) string {
 
 // Client is the client the container was loaded with.
 func (ct *Container) Client() *Client { return ct.c }
+
+// readOnly returns copies of mounts with "ro" added: reading the image's
+// files must not change the container's snapshot.
+func readOnly(ms []mount.Mount) []mount.Mount {
+	out := make([]mount.Mount, 0, len(ms))
+	for _, m := range ms {
+		opts := []string{"ro"}
+		for _, o := range m.Options {
+			if o != "rw" && o != "ro" {
+				opts = append(opts, o)
+			}
+		}
+		m.Options = opts
+		out = append(out, m)
+	}
+	return out
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/client"
@@ -38,11 +37,7 @@ func containerFromImage(ctx context.Context, c *cli.Context, cl *client.Client, 
 		}
 	}
 	opts := []client.NewContainerOpts{client.WithSnapshotter(sn), client.WithNewSnapshot(id, img)}
-	cfg := img.Config.Config
-	rootfs := cl.ImageRootfs(img, sn)
-	specOpts := []oci.SpecOpts{func(ctx context.Context, ci *oci.ContainerInfo, s *specs.Spec) error {
-		ci.Rootfs = rootfs
-		return oci.WithImageConfig(cfg)(ctx, ci, s)
-	}}
-	return opts, specOpts, nil
+	// User names resolve through the container's own snapshot, which the
+	// client mounts read-only for the moment it takes.
+	return opts, []oci.SpecOpts{oci.WithImageConfig(img.Config.Config)}, nil
 }
