@@ -110,7 +110,7 @@ ctr images import "$WORK/busybox.tar"
 ctr images ls
 
 # --- container -----------------------------------------------------------------
-say "ctr run --rm $IMAGE demo"
-ctr run --rm "$IMAGE" demo sh -c 'echo "Hello from Berth!"; echo hostname: $(hostname); echo "pid 1: $(cat /proc/1/comm)"; mount | head -5'
+say "ctr run --rm --hostname berth-demo $IMAGE demo"
+ctr run --rm --hostname berth-demo "$IMAGE" demo sh -c 'echo "Hello from Berth!"; echo hostname: $(hostname); echo "pid 1: $(cat /proc/1/comm)"; mount | head -5'
 
 say "stopping berthd and cleaning up"
