@@ -113,3 +113,17 @@ func TestContainerdRunsOurShim(t *testing.T) {
 	r.ctr(t, "t", "rm", "bg")
 	r.ctr(t, "c", "rm", "bg")
 }
+
+// TestExportImportsIntoContainerd: an image exported by berthd imports
+// into Debian's containerd and runs there.
+func TestExportImportsIntoContainerd(t *testing.T) {
+	archive := busyboxArchive(t, "oci")
+	d := newDaemon(t, "")
+	d.ctr("images", "import", archive)
+	exported := filepath.Join(t.TempDir(), "export.tar")
+	d.ctr("images", "export", exported, busyboxRef)
+	r := newContainerd(t)
+	r.ctr(t, "images", "import", exported)
+	mustContain(t, r.ctr(t, "images", "ls"), busyboxRef)
+	mustContain(t, r.ctr(t, "run", "--rm", busyboxRef, "fromberth", "/bin/echo", "exported by berth"), "exported by berth")
+}

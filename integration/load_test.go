@@ -67,7 +67,7 @@ func checkBolt(t *testing.T, root string) {
 // crash, and the database must open and check clean each time.
 func TestLoadKill9DuringRecords(t *testing.T) {
 	const (
-		rounds = 4
+		rounds = 20
 		n      = 500
 	)
 	d := newDaemon(t, "")
