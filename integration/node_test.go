@@ -260,3 +260,24 @@ func TestNodeCheck(t *testing.T) {
 		t.Errorf("json: exit %v:\n%s", err, out)
 	}
 }
+
+// TestSystemdUnitVerifies checks the unit `make install` ships with
+// systemd's own verifier, pointed at the binary this run built.
+func TestSystemdUnitVerifies(t *testing.T) {
+	requireBinary(t, "systemd-analyze")
+	data, err := os.ReadFile(filepath.Join(repoDir, "contrib", "systemd", "berthd.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := strings.ReplaceAll(string(data), "/usr/local/bin/berthd", filepath.Join(binDir, "berthd"))
+	for _, want := range []string{"Type=notify", "KillMode=process", "Delegate=yes", "Restart=always"} {
+		mustContain(t, unit, want)
+	}
+	path := filepath.Join(t.TempDir(), "berthd.service")
+	if err := os.WriteFile(path, []byte(unit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runCmd("systemd-analyze", "verify", path); err != nil {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
