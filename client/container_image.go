@@ -6,6 +6,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	contentapi "github.com/berth-containers/berth/api/services/content/v1"
 	imagesapi "github.com/berth-containers/berth/api/services/images/v1"
@@ -13,6 +14,8 @@ import (
 	apitypes "github.com/berth-containers/berth/api/types"
 	"github.com/berth-containers/berth/content"
 	"github.com/berth-containers/berth/images"
+	"github.com/berth-containers/berth/mount"
+	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/platforms"
 )
@@ -138,4 +141,32 @@ func WithSnapshotCleanup(ctx context.Context, c *Client, info ContainerInfo) err
 		return fmt.Errorf("remove snapshot %q: %w", info.SnapshotKey, errdefs.FromGRPC(err))
 	}
 	return nil
+}
+
+// ResolveUser resolves a user ("uid", "uid:gid", "name", "name:group")
+// for a new process in the container, reading names from the container's
+// root file system (its snapshot, mounted read-only for the lookup).
+func (ct *Container) ResolveUser(ctx context.Context, user string) (specs.User, error) {
+	info, err := ct.Info(ctx)
+	if err != nil {
+		return specs.User{}, err
+	}
+	s := &specs.Spec{Process: &specs.Process{}}
+	ci := &oci.ContainerInfo{ID: ct.id, Snapshotter: info.Snapshotter, SnapshotKey: info.SnapshotKey}
+	if info.SnapshotKey != "" {
+		ms, err := ct.c.SnapshotService(info.Snapshotter).Mounts(ct.c.withNamespace(ctx), info.SnapshotKey)
+		if err != nil {
+			return specs.User{}, fmt.Errorf("mounts of snapshot %q: %w", info.SnapshotKey, err)
+		}
+		mounts := readOnly(ms)
+		ci.Rootfs = func(ctx context.Context, fn func(root string) error) error {
+			return mount.WithTempMount(ctx, mounts, fn)
+		}
+	} else if spec, err := ct.Spec(ctx); err == nil && spec.Root != nil {
+		ci.Rootfs = oci.RootfsDir(spec.Root.Path)
+	}
+	if err := oci.WithUser(user)(ctx, ci, s); err != nil {
+		return specs.User{}, err
+	}
+	return s.Process.User, nil
 }

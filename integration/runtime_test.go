@@ -147,6 +147,8 @@ func TestCreateStartExecLifecycle(t *testing.T) {
 		if exitCode(err) != 4 || !strings.Contains(out, "from-exec") {
 			t.Fatalf("exec: code %d out %q", exitCode(err), out)
 		}
+		mustContain(t, d.ctr("t", "exec", "--exec-id", "e3", "--user", "1234:5678", "web", "id"), "uid=1234", "gid=5678")
+		mustContain(t, d.ctr("t", "exec", "--exec-id", "e4", "--user", "root", "web", "id", "-u"), "0")
 		mustContain(t, d.ctr("t", "ps", "web"), strings.TrimSpace(string(pid)))
 		d.ctr("t", "pause", "web")
 		mustContain(t, d.ctr("t", "ls"), "PAUSED")

@@ -419,7 +419,9 @@ var taskExecCommand = &cli.Command{
 		}
 		pspec.Env = append(append([]string{}, pspec.Env...), c.StringSlice("env")...)
 		if u := c.String("user"); u != "" {
-			return errors.New("exec --user is not supported yet; set the user in the container")
+			if pspec.User, err = ct.ResolveUser(ctx, u); err != nil {
+				return err
+			}
 		}
 		var stdin stdinCloser
 		ioc, err := ioCreator(c, pspec.Terminal, c.Bool("detach"), &stdin)
