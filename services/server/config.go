@@ -61,7 +61,7 @@ type TTRPCConfig struct {
 
 // DebugConfig is logging and the optional pprof socket.
 type DebugConfig struct {
-	Address string `toml:"address" comment:"A unix socket serving /debug/pprof and /debug/vars; empty: off."`
+	Address string `toml:"address" comment:"A unix socket serving /v1/metrics (Prometheus), /debug/pprof and /debug/vars; empty: off."`
 	UID     int    `toml:"uid"`
 	GID     int    `toml:"gid"`
 	Level   string `toml:"level" comment:"trace, debug, info, warn, error, fatal or panic."`
