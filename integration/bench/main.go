@@ -177,6 +177,11 @@ func run(ctx context.Context, cfg config) (retErr error) {
 		return err
 	}
 
+	// The big image is hundreds of MB of fresh dirty pages: write them
+	// back now, or their writeback stalls the daemons' fsyncs during the
+	// first timed rounds.
+	unix.Sync()
+
 	if err := b.startDaemons(ctx); err != nil {
 		return err
 	}
@@ -203,6 +208,15 @@ func run(ctx context.Context, cfg config) (retErr error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
+	// One untimed run per daemon first: the first container pays for
+	// cold caches (shim and runc binaries, the image's files, the daemons'
+	// first-use setup) that no later run sees.
+	logf("warm-up")
+	for _, d := range []*daemon{b.berth, b.containerd} {
+		if _, err := d.ctr(ctx, "run", "--rm", smallImage, "warm-up", "true"); err != nil {
+			return err
+		}
+	}
 	for round := 0; round < cfg.rounds; round++ {
 		logf("round %d/%d", round+1, cfg.rounds)
 		if err := b.latencyRound(ctx, round, bundle); err != nil {
@@ -332,6 +346,7 @@ func (b *bench) runcBundle() (string, error) {
 // kill, delete cycle per daemon, and one `runc run` alone.
 func (b *bench) latencyRound(ctx context.Context, round int, bundle string) error {
 	for _, d := range b.pair(round) {
+		b.settle()
 		v, err := d.timed(ctx, "run", "--rm", smallImage, fmt.Sprintf("run-%d", round), "true")
 		if err != nil {
 			return err
@@ -340,6 +355,7 @@ func (b *bench) latencyRound(ctx context.Context, round int, bundle string) erro
 	}
 	for _, d := range b.pair(round) {
 		id := fmt.Sprintf("cycle-%d", round)
+		b.settle()
 		start := time.Now()
 		for _, args := range [][]string{
 			{"containers", "create", smallImage, id, "sleep", "600"},
@@ -355,6 +371,7 @@ func (b *bench) latencyRound(ctx context.Context, round int, bundle string) erro
 		b.add("create+start+kill+delete (5 ctr calls)", Seconds, d, time.Since(start).Seconds())
 	}
 	runcRoot := filepath.Join(b.state, "runc")
+	b.settle()
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "runc", "--root", runcRoot, "run", "--bundle", bundle, fmt.Sprintf("bench-runc-%d", round))
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -362,6 +379,23 @@ func (b *bench) latencyRound(ctx context.Context, round int, bundle string) erro
 	}
 	b.row("runc run true (floor)", Seconds).Floor = append(b.row("runc run true (floor)", Seconds).Floor, time.Since(start).Seconds())
 	return nil
+}
+
+// settle waits until what the previous measurement left behind is done,
+// so that its cleanup is not billed to the next one: shims of either
+// daemon still exiting (a removed task's shim exits after the reply), and
+// dirty pages (deleted snapshots, bolt pages) not yet written back. Without
+// it the rounds after a concurrent round ran tens of ms slower than the
+// first.
+func (b *bench) settle() {
+	deadline := time.Now().Add(10 * time.Second)
+	for _, d := range []*daemon{b.berth, b.containerd} {
+		for len(d.shimPids()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	unix.Sync()
+	time.Sleep(50 * time.Millisecond)
 }
 
 // concurrentRound starts cfg.concurrent detached containers at once per
@@ -375,6 +409,7 @@ func (b *bench) concurrentRound(ctx context.Context, round int) error {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("conc-%d-%d", round, i)
 		}
+		b.settle()
 		start := time.Now()
 		err := parallel(ctx, ids, n, func(id string) error {
 			_, err := d.ctr(ctx, "run", "-d", smallImage, id, "sleep", "600")
