@@ -44,8 +44,10 @@ func leaseErr(id, ns string, err error) error {
 }
 
 func validateLease(l *Lease) error {
-	if err := identifiers.Validate(l.ID); err != nil {
-		return fmt.Errorf("lease id: %w", err)
+	// Not the identifier rule: containerd's clients make lease IDs like
+	// "455218903--vgB". IDs are bolt keys only, never paths.
+	if err := identifiers.ValidateName("lease id", l.ID); err != nil {
+		return err
 	}
 	if err := validateLabels(l.Labels); err != nil {
 		return err

@@ -31,13 +31,21 @@ func TestLeases(t *testing.T) {
 		msg  string
 	}{
 		{"duplicate", Lease{ID: "l1"}, errdefs.IsAlreadyExists, `lease "l1" in namespace "default"`},
-		{"bad id", Lease{ID: "a b"}, errdefs.IsInvalidArgument, "lease id"},
+		{"bad id", Lease{ID: "a\nb"}, errdefs.IsInvalidArgument, "lease id"},
+		{"empty id", Lease{ID: ""}, errdefs.IsInvalidArgument, "lease id"},
 		{"bad expiry", Lease{ID: "l3", Labels: map[string]string{ExpireLabel: "tomorrow"}}, errdefs.IsInvalidArgument, "RFC3339"},
 		{"bad label", Lease{ID: "l3", Labels: map[string]string{"": "x"}}, errdefs.IsInvalidArgument, "label key"},
 	} {
 		if _, err := s.Create(ctx, tc.l); !tc.is(err) || !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
+	}
+	// containerd's client makes IDs outside the identifier rule.
+	if _, err := s.Create(ctx, Lease{ID: "455218903--vgB"}); err != nil {
+		t.Fatalf("containerd-style lease id refused: %v", err)
+	}
+	if err := s.Delete(ctx, "455218903--vgB"); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		filters []string

@@ -6,6 +6,9 @@ package identifiers
 import (
 	"fmt"
 	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 )
@@ -23,6 +26,28 @@ func Validate(s string) error {
 		return fmt.Errorf("identifier %q greater than maximum length (%d characters): %w", s, maxLength, errdefs.ErrInvalidArgument)
 	case !identifierRe.MatchString(s):
 		return fmt.Errorf("identifier %q must match %v: %w", s, identifierRe, errdefs.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// maxNameLength bounds the free-form names below.
+const maxNameLength = 4096
+
+// ValidateName checks a free-form name that never becomes a path: lease
+// IDs, snapshot keys, ingest refs. containerd's clients generate such names
+// outside the identifier rule ("455218903--vgB" for a lease,
+// "sha256:…" for a snapshot), so they only need to be non-empty, bounded,
+// UTF-8 and printable. kind names the object in the error.
+func ValidateName(kind, s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s must not be empty: %w", kind, errdefs.ErrInvalidArgument)
+	case len(s) > maxNameLength:
+		return fmt.Errorf("%s longer than %d bytes: %w", kind, maxNameLength, errdefs.ErrInvalidArgument)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%s %q: not UTF-8: %w", kind, s, errdefs.ErrInvalidArgument)
+	case strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		return fmt.Errorf("%s %q: unprintable characters: %w", kind, s, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

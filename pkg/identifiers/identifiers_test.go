@@ -37,3 +37,28 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"455218903--vgB", true},
+		{"323518450-prd_", true},
+		{"sha256:c446fefaa01e8ed0a970338a2c4a204578da170d6fcb13e5a270e635abb63d16", true},
+		{"default/1/extract-123 sha256:abc", true},
+		{"", false},
+		{"a\x00b", false},
+		{"a\nb", false},
+		{"\xff", false},
+		{strings.Repeat("a", 4097), false},
+	} {
+		err := ValidateName("lease id", tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+		if err != nil && !errdefs.IsInvalidArgument(err) {
+			t.Errorf("ValidateName(%q): not InvalidArgument: %v", tc.in, err)
+		}
+	}
+}

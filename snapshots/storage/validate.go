@@ -3,10 +3,9 @@ package storage
 import (
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/identifiers"
 )
 
 const (
@@ -18,17 +17,10 @@ const (
 // string (containerd's clients use "default/1/sha256:..."): they are only
 // bolt keys, never paths.
 func ValidateKey(key string) error {
-	switch {
-	case key == "":
-		return fmt.Errorf("snapshot key must not be empty: %w", errdefs.ErrInvalidArgument)
-	case len(key) > maxKeyLength:
+	if len(key) > maxKeyLength {
 		return fmt.Errorf("snapshot key longer than %d bytes: %w", maxKeyLength, errdefs.ErrInvalidArgument)
-	case !utf8.ValidString(key):
-		return fmt.Errorf("snapshot key %q: not UTF-8: %w", key, errdefs.ErrInvalidArgument)
-	case strings.IndexFunc(key, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
-		return fmt.Errorf("snapshot key %q: unprintable characters: %w", key, errdefs.ErrInvalidArgument)
 	}
-	return nil
+	return identifiers.ValidateName("snapshot key", key)
 }
 
 // ValidateLabels checks label keys and sizes.
