@@ -26,30 +26,66 @@ import (
 // shim in a new session with the socket as fd 3, records the address in the
 // bundle and prints it. If a live shim already owns the socket (a grouped
 // container), its address is printed instead.
-func Start(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (retErr error) {
+func Start(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) error {
+	opts, err := readOptions(stdin)
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start: find own binary: %w", err)
+	}
+	l, err := Launch(ctx, cfg, self, opts, os.Environ(), os.Getppid())
+	if err != nil {
+		return err
+	}
+	if l.Cmd != nil {
+		// The serving shim is not ours to wait for: it is re-parented
+		// when we exit.
+		l.Cmd.Process.Release()
+	}
+	_, err = io.WriteString(stdout, l.Address)
+	return err
+}
+
+// Launched is a serving shim that Launch started (Cmd set; its parent must
+// reap it) or found already serving the group (Cmd nil).
+type Launched struct {
+	Address string
+	Cmd     *exec.Cmd
+}
+
+// Launch does the work of `shim start` for the serving shim binary bin: it
+// binds the task's socket, saves opts (containerd.runc.v1.Options, may be
+// nil) as the bundle's options, starts bin serving on the socket (fd 3) in
+// a new session with env, writes the bundle's address file and places the
+// shim (shim_cgroup, an OOM score just above parent's). berthd calls it
+// directly for its own shim, which saves running `shim start` as a process
+// of its own; the files it leaves are the same, so `shim delete` and a
+// restarted daemon find the shim the same way.
+func Launch(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []string, parent int) (_ *Launched, retErr error) {
 	if cfg.Namespace == "" || cfg.ID == "" {
-		return errors.New("start: -namespace and -id are required")
+		return nil, errors.New("start: -namespace and -id are required")
 	}
 	bundle, err := cfg.bundle()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	address := SocketAddress(cfg.Address, cfg.Namespace, grouping(bundle, cfg.ID))
 	l, err := listen(address)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		if canConnect(address) {
 			if err := writeAddress(bundle, address); err != nil {
-				return err
+				return nil, err
 			}
-			_, err := io.WriteString(stdout, address)
-			return err
+			return &Launched{Address: address}, nil
 		}
 		// A dead shim's socket: take it over.
 		os.Remove(socketPath(address))
 		l, err = listen(address)
 	}
 	if err != nil {
-		return fmt.Errorf("start: %w", err)
+		return nil, fmt.Errorf("start: %w", err)
 	}
 	defer func() {
 		l.Close()
@@ -57,19 +93,15 @@ func Start(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (
 			os.Remove(socketPath(address))
 		}
 	}()
-	if err := readOptions(stdin, bundle); err != nil {
-		return err
+	if err := saveOptions(bundle, opts); err != nil {
+		return nil, err
 	}
 	f, err := l.File()
 	if err != nil {
-		return fmt.Errorf("start: socket fd: %w", err)
+		return nil, fmt.Errorf("start: socket fd: %w", err)
 	}
 	defer f.Close()
 
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("start: find own binary: %w", err)
-	}
 	args := []string{"-namespace", cfg.Namespace, "-id", cfg.ID, "-address", cfg.Address}
 	if cfg.PublishBinary != "" {
 		args = append(args, "-publish-binary", cfg.PublishBinary)
@@ -77,30 +109,28 @@ func Start(ctx context.Context, cfg Config, stdin io.Reader, stdout io.Writer) (
 	if cfg.Debug {
 		args = append(args, "-debug")
 	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = bundle
-	cmd.Env = os.Environ()
+	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{f}
 	// A session of its own: the shim outlives the daemon and ignores its
-	// terminal. Its stdio is /dev/null, so the daemon reading our stdout
-	// sees EOF when we exit.
+	// terminal. Its stdio is /dev/null, so a daemon reading the stdout of
+	// `shim start` sees EOF when start exits.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start: run shim: %w", err)
+		return nil, fmt.Errorf("start: run shim: %w", err)
 	}
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
 	defer func() {
 		if retErr != nil {
-			syscall.Kill(pid, syscall.SIGKILL)
+			cmd.Process.Kill()
+			cmd.Wait()
 		}
 	}()
 	if err := writeAddress(bundle, address); err != nil {
-		return err
+		return nil, err
 	}
-	placeShim(ctx, bundle, pid)
-	_, err = io.WriteString(stdout, address)
-	return err
+	placeShim(ctx, bundle, cmd.Process.Pid, parent)
+	return &Launched{Address: address, Cmd: cmd}, nil
 }
 
 // listen binds the socket without unlinking it on close: the serving shim
@@ -148,27 +178,35 @@ func grouping(bundle, id string) string {
 	return id
 }
 
-// readOptions saves the runtime options the daemon pipes to `start` (a
-// protobuf Any of containerd.runc.v1.Options) as the bundle's options.json.
-func readOptions(stdin io.Reader, bundle string) error {
+// readOptions reads the runtime options the daemon pipes to `start` (a
+// protobuf Any of containerd.runc.v1.Options), or nil.
+func readOptions(stdin io.Reader) (*anypb.Any, error) {
 	if stdin == nil {
-		return nil
+		return nil, nil
 	}
 	if f, ok := stdin.(*os.File); ok {
 		// Run by hand from a terminal: there is nothing to read.
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return nil
+			return nil, nil
 		}
 	}
 	data, err := io.ReadAll(stdin)
 	if err != nil || len(data) == 0 {
-		return nil
+		return nil, nil
 	}
 	var a anypb.Any
 	if err := proto.Unmarshal(data, &a); err != nil {
-		return fmt.Errorf("start: decode runtime options: %w", err)
+		return nil, fmt.Errorf("start: decode runtime options: %w", err)
 	}
-	opts, err := service.DecodeOptions(&a)
+	return &a, nil
+}
+
+// saveOptions saves the runtime options as the bundle's options.json.
+func saveOptions(bundle string, a *anypb.Any) error {
+	if a == nil || len(a.Value) == 0 {
+		return nil
+	}
+	opts, err := service.DecodeOptions(a)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -176,9 +214,9 @@ func readOptions(stdin io.Reader, bundle string) error {
 }
 
 // placeShim puts the serving shim where the options ask (shim_cgroup) and
-// makes the OOM killer prefer it to the daemon, as containerd does; both
+// makes the OOM killer prefer it to the daemon (parent), as containerd does; both
 // are best effort.
-func placeShim(ctx context.Context, bundle string, pid int) {
+func placeShim(ctx context.Context, bundle string, pid, parent int) {
 	opts, err := service.ReadOptions(bundle)
 	if err == nil && opts.GetShimCgroup() != "" {
 		if cg, err := stats.ForPath(opts.GetShimCgroup()); err == nil {
@@ -191,7 +229,7 @@ func placeShim(ctx context.Context, bundle string, pid int) {
 			}
 		}
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", os.Getppid()))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", parent))
 	if err != nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	apievents "github.com/berth-containers/berth/api/events"
 	taskapi "github.com/berth-containers/berth/api/runtime/task/v2"
@@ -101,7 +102,10 @@ func (s *Service) newContainer(ctx context.Context, r *taskapi.CreateTaskRequest
 		for _, m := range r.Rootfs {
 			mounts = append(mounts, mount.Mount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
 		}
-		if err := mount.All(mounts, rootfs); err != nil {
+		tm := time.Now()
+		err := mount.All(mounts, rootfs)
+		log.G(ctx).WithField("took", time.Since(tm)).Debug("rootfs mounted")
+		if err != nil {
 			return nil, nil, fmt.Errorf("mount rootfs: %w", err)
 		}
 		c.rootfsMounted = true
@@ -121,7 +125,10 @@ func (s *Service) newContainer(ctx context.Context, r *taskapi.CreateTaskRequest
 		NoNewKeyring: opts.GetNoNewKeyring(),
 	})
 	started := s.tracker.Starting()
-	if err := c.init.Create(ctx); err != nil {
+	tc := time.Now()
+	err = c.init.Create(ctx)
+	log.G(ctx).WithField("took", time.Since(tc)).Debug("runc create")
+	if err != nil {
 		started(nil)
 		return nil, nil, err
 	}
