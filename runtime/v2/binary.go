@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/log"
+	shimcmd "github.com/berth-containers/berth/runtime/v2/shim"
 )
 
 // shimBinary knows how to start a shim for one bundle and how to clean up
@@ -44,29 +45,76 @@ func (b *shimBinary) command(ctx context.Context, dir string, args ...string) *e
 	all = append(all, args...)
 	cmd := exec.CommandContext(ctx, b.path, all...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"GOMAXPROCS=2",
-		"TTRPC_ADDRESS="+b.ttrpcAddress,
-		"GRPC_ADDRESS="+b.address,
-		"NAMESPACE="+b.bundle.Namespace,
-	)
+	cmd.Env = b.env()
 	// The shim daemonises itself; its start process must not die with us
 	// nor receive our terminal's signals.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }
 
-// start runs `shim start`, which prints the ttrpc address of a (possibly
-// already running) shim, and connects to it.
-func (b *shimBinary) start(ctx context.Context, opts *anypb.Any, onClose func()) (*ttrpc.Client, error) {
+// env is the shim's environment: ours plus what the shim protocol sets.
+func (b *shimBinary) env() []string {
+	return append(os.Environ(),
+		"GOMAXPROCS=2",
+		"TTRPC_ADDRESS="+b.ttrpcAddress,
+		"GRPC_ADDRESS="+b.address,
+		"NAMESPACE="+b.bundle.Namespace,
+	)
+}
+
+// OwnShimBinary is the name of our shim. When the configured binary is it,
+// the daemon does the work of `shim start` itself (shimcmd.Launch, the code
+// that command runs) instead of running it as a process, one Go process
+// start less per task; any other shim is started by the protocol.
+const OwnShimBinary = "containerd-shim-berth-v2"
+
+// launch starts the serving shim as `shim start` would: in-process for our
+// own shim, else by running `shim start`. It returns the shim's address.
+func (b *shimBinary) launch(ctx context.Context, opts *anypb.Any) (string, error) {
+	if filepath.Base(b.path) != OwnShimBinary {
+		return b.runStart(ctx, opts)
+	}
+	l, err := shimcmd.Launch(ctx, shimcmd.Config{
+		Namespace: b.bundle.Namespace, ID: b.bundle.ID, Address: b.address,
+		PublishBinary: b.publish, Bundle: b.bundle.Path, Debug: b.debug,
+	}, b.path, opts, b.env(), os.Getpid())
+	if err != nil {
+		return "", fmt.Errorf("start shim %s: %w", b.path, err)
+	}
+	if l.Cmd != nil {
+		// We are its parent: reap it when it exits so no zombie is left.
+		// After a daemon restart it is re-parented like any other shim.
+		go l.Cmd.Wait()
+	}
+	return l.Address, nil
+}
+
+// runStart runs `shim start` and returns the address it prints.
+func (b *shimBinary) runStart(ctx context.Context, opts *anypb.Any) (string, error) {
 	cmd := b.command(ctx, b.bundle.Path, "-id", b.bundle.ID, "start")
 	if opts != nil {
 		data, err := proto.Marshal(opts)
 		if err != nil {
-			return nil, fmt.Errorf("marshal runtime options: %w", err)
+			return "", fmt.Errorf("marshal runtime options: %w", err)
 		}
 		cmd.Stdin = bytes.NewReader(data)
 	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("start shim %s: %s: %w", b.path, strings.TrimSpace(stderr.String()+string(out)), err)
+	}
+	address := parseStartOutput(out)
+	if address == "" {
+		return "", fmt.Errorf("start shim %s: printed no address", b.path)
+	}
+	return address, nil
+}
+
+// start runs `shim start`, which prints the ttrpc address of a (possibly
+// already running) shim, and connects to it.
+func (b *shimBinary) start(ctx context.Context, opts *anypb.Any, onClose func()) (*ttrpc.Client, error) {
 	// The shim writes its own log to the "log" FIFO in the bundle; copy it
 	// into ours so shim errors reach the journal.
 	logCtx, cancelLog := context.WithCancel(context.WithoutCancel(ctx))
@@ -77,19 +125,13 @@ func (b *shimBinary) start(ctx context.Context, opts *anypb.Any, onClose func())
 	}
 	go copyShimLog(logCtx, b.bundle, f)
 
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	t0 := time.Now()
+	address, err := b.launch(ctx, opts)
+	tExec := time.Since(t0)
 	if err != nil {
 		cancelLog()
 		f.Close()
-		return nil, fmt.Errorf("start shim %s: %s: %w", b.path, strings.TrimSpace(stderr.String()+string(out)), err)
-	}
-	address := parseStartOutput(out)
-	if address == "" {
-		cancelLog()
-		f.Close()
-		return nil, fmt.Errorf("start shim %s: printed no address", b.path)
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(b.bundle.Path, "shim-binary-path"), []byte(b.path), 0o600); err != nil {
 		cancelLog()
@@ -108,6 +150,7 @@ func (b *shimBinary) start(ctx context.Context, opts *anypb.Any, onClose func())
 		f.Close()
 		return nil, err
 	}
+	log.G(ctx).WithField("id", b.bundle.ID).WithField("exec", tExec).WithField("connect", time.Since(t0)-tExec).Debug("shim started")
 	return client, nil
 }
 

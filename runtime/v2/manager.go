@@ -166,6 +166,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 		}
 	}()
 
+	t0 := time.Now()
 	bundle, err := newBundle(ctx, m.cfg.State, ns, id, opts.Spec)
 	if err != nil {
 		return nil, err
@@ -183,11 +184,13 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 			return nil, fmt.Errorf("runtime %q options: %w", runtime, err)
 		}
 	}
+	t1 := time.Now()
 	client, err := t.binary.start(ctx, topts, func() { m.shimClosed(t) })
 	if err != nil {
 		bundle.Delete()
 		return nil, err
 	}
+	t2 := time.Now()
 	t.client = client
 	t.task = taskapi.NewTaskClient(client)
 	defer func() {
@@ -204,6 +207,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 		return nil, t.shimErr("create", err)
 	}
 	t.Pid = cr.Pid
+	log.G(ctx).WithFields(map[string]interface{}{"id": id, "bundle": t1.Sub(t0), "shim_start": t2.Sub(t1), "shim_create": time.Since(t2)}).Debug("task created")
 	m.mu.Lock()
 	m.tasks[key(ns, id)] = t
 	m.mu.Unlock()
