@@ -5,7 +5,8 @@
 # containerd, runc and busybox-static. Both daemons run on temporary roots
 # and sockets and are stopped and removed at the end. A few minutes with
 # the defaults; tune with BENCH_ROUNDS (5), BENCH_IMPORT_ROUNDS (2),
-# BENCH_CONCURRENT (20), BENCH_CONTAINERS (1000), BENCH_IMAGE_MB (200),
+# BENCH_RUNS (3 ctr run --rm per round), BENCH_CONCURRENT (20),
+# BENCH_CONTAINERS (1000), BENCH_IMAGE_MB (200),
 # BENCH_KEEP=1 (keep temp dirs and logs), BENCH_JSON=FILE (raw samples).
 # Extra arguments go to the harness (integration/bench; -h lists them).
 set -euo pipefail

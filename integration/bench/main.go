@@ -45,6 +45,7 @@ type config struct {
 	concurrent    int
 	containers    int
 	imageMB       int
+	runs          int
 	keep          bool
 	jsonOut       string
 }
@@ -66,6 +67,7 @@ func main() {
 	flag.IntVar(&cfg.importRounds, "import-rounds", envInt("BENCH_IMPORT_ROUNDS", 2), "rounds of the big image import (BENCH_IMPORT_ROUNDS)")
 	flag.IntVar(&cfg.concurrent, "concurrent", envInt("BENCH_CONCURRENT", 20), "containers started at once (BENCH_CONCURRENT)")
 	flag.IntVar(&cfg.containers, "containers", envInt("BENCH_CONTAINERS", 1000), "container records for the listing benchmark (BENCH_CONTAINERS)")
+	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 3), "timed `ctr run --rm` per daemon per round (BENCH_RUNS)")
 	flag.IntVar(&cfg.imageMB, "image-mb", envInt("BENCH_IMAGE_MB", 200), "size of the big image in MB (BENCH_IMAGE_MB)")
 	flag.BoolVar(&cfg.keep, "keep", os.Getenv("BENCH_KEEP") != "", "keep the temp dirs and daemon logs (BENCH_KEEP)")
 	flag.StringVar(&cfg.jsonOut, "json", os.Getenv("BENCH_JSON"), "also write the raw samples as JSON to this file (BENCH_JSON)")
@@ -345,13 +347,17 @@ func (b *bench) runcBundle() (string, error) {
 // latencyRound: one `ctr run --rm IMAGE ID true` and one create, start,
 // kill, delete cycle per daemon, and one `runc run` alone.
 func (b *bench) latencyRound(ctx context.Context, round int, bundle string) error {
-	for _, d := range b.pair(round) {
-		b.settle()
-		v, err := d.timed(ctx, "run", "--rm", smallImage, fmt.Sprintf("run-%d", round), "true")
-		if err != nil {
-			return err
+	// Several runs per round, alternating daemons: one run is ~0.1 s and
+	// swings by tens of ms on a busy host, so five samples were too few.
+	for i := 0; i < b.cfg.runs; i++ {
+		for _, d := range b.pair(round + i) {
+			b.settle()
+			v, err := d.timed(ctx, "run", "--rm", smallImage, fmt.Sprintf("run-%d-%d", round, i), "true")
+			if err != nil {
+				return err
+			}
+			b.add("ctr run --rm IMAGE true", Seconds, d, v)
 		}
-		b.add("ctr run --rm IMAGE true", Seconds, d, v)
 	}
 	for _, d := range b.pair(round) {
 		id := fmt.Sprintf("cycle-%d", round)
