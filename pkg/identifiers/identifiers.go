@@ -5,7 +5,6 @@ package identifiers
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -15,7 +14,34 @@ import (
 
 const maxLength = 76
 
-var identifierRe = regexp.MustCompile(`^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`)
+// pattern is the rule Validate enforces, for error messages. It is
+// checked by hand: regexp would add its weight to every shim.
+const pattern = `^[A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*$`
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// matches reports whether s is alphanumeric runs joined by single '.', '_'
+// or '-'.
+func matches(s string) bool {
+	prevSep := true // the start behaves like a separator: no leading one
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case isAlnum(c):
+			prevSep = false
+		case c == '.' || c == '_' || c == '-':
+			if prevSep {
+				return false
+			}
+			prevSep = true
+		default:
+			return false
+		}
+	}
+	return !prevSep
+}
 
 // Validate returns an InvalidArgument error naming what is wrong with s.
 func Validate(s string) error {
@@ -24,8 +50,8 @@ func Validate(s string) error {
 		return fmt.Errorf("identifier must not be empty: %w", errdefs.ErrInvalidArgument)
 	case len(s) > maxLength:
 		return fmt.Errorf("identifier %q greater than maximum length (%d characters): %w", s, maxLength, errdefs.ErrInvalidArgument)
-	case !identifierRe.MatchString(s):
-		return fmt.Errorf("identifier %q must match %v: %w", s, identifierRe, errdefs.ErrInvalidArgument)
+	case !matches(s):
+		return fmt.Errorf("identifier %q must match %v: %w", s, pattern, errdefs.ErrInvalidArgument)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package identifiers
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,4 +62,36 @@ func TestValidateName(t *testing.T) {
 			t.Errorf("ValidateName(%q): not InvalidArgument: %v", tc.in, err)
 		}
 	}
+}
+
+// TestMatchesRegexp checks the hand-written matcher against the rule's
+// regular expression on generated strings.
+func TestMatchesRegexp(t *testing.T) {
+	re := regexp.MustCompile(pattern)
+	alphabet := "aZ9._-/ "
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		if got, want := matches(prefix), re.MatchString(prefix); got != want {
+			t.Errorf("matches(%q) = %v, regexp says %v", prefix, got, want)
+		}
+		if n == 0 {
+			return
+		}
+		for i := 0; i < len(alphabet); i++ {
+			gen(prefix+alphabet[i:i+1], n-1)
+		}
+	}
+	gen("", 5)
+}
+
+func FuzzValidate(f *testing.F) {
+	re := regexp.MustCompile(pattern)
+	for _, s := range []string{"web", "a.b-c_d", "-a", "a..b", "k8s.io", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if matches(s) != re.MatchString(s) {
+			t.Fatalf("matches(%q) disagrees with the regexp", s)
+		}
+	})
 }
