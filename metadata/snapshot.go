@@ -10,6 +10,7 @@ import (
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/filters"
 	"github.com/berth-containers/berth/pkg/leases"
+	"github.com/berth-containers/berth/pkg/log"
 	"github.com/berth-containers/berth/pkg/namespaces"
 	"github.com/berth-containers/berth/snapshots"
 	bolt "go.etcd.io/bbolt"
@@ -387,7 +388,8 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.update(ctx, func(tx *bolt.Tx) error {
+	var backendKey string
+	err = s.db.update(ctx, func(tx *bolt.Tx) error {
 		bkt := s.bucket(tx, ns)
 		if bkt == nil || key == "" || bkt.Bucket([]byte(key)) == nil {
 			return s.err(key, ns, errdefs.ErrNotFound)
@@ -396,11 +398,8 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		if !bucketEmpty(kb.Bucket(bucketChildren)) {
 			return s.err(key, ns, fmt.Errorf("cannot remove a snapshot with children: %w", errdefs.ErrFailedPrecondition))
 		}
-		parent := string(kb.Get(keyParent))
-		if err := s.backend.Remove(ctx, string(kb.Get(keyName))); err != nil && !errdefs.IsNotFound(err) {
-			return s.err(key, ns, err)
-		}
-		if parent != "" {
+		backendKey = string(kb.Get(keyName))
+		if parent := string(kb.Get(keyParent)); parent != "" {
 			if cb := bkt.Bucket([]byte(parent)).Bucket(bucketChildren); cb != nil {
 				if err := cb.Delete([]byte(key)); err != nil {
 					return err
@@ -409,6 +408,17 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		}
 		return bkt.DeleteBucket([]byte(key))
 	})
+	if err != nil {
+		return err
+	}
+	// The backend snapshot goes after the record, outside the metadata
+	// transaction, so a slow removal does not hold up every other write.
+	// If it fails (or the daemon dies first), nothing references it any
+	// more and the garbage collector removes it.
+	if err := s.backend.Remove(ctx, backendKey); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("key", backendKey).Warn("remove backend snapshot; left for garbage collection")
+	}
+	return nil
 }
 
 // Walk visits this namespace's snapshots matching any filter (name,
