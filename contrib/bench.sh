@@ -2,9 +2,11 @@
 # make bench: Berth against Debian's containerd on this host, side by side.
 #
 # Needs root, the binaries in bin/ (make bench builds them first),
-# containerd, runc and busybox-static. Both daemons run on temporary roots
-# and sockets and are stopped and removed at the end. A few minutes with
-# the defaults; tune with BENCH_ROUNDS (5), BENCH_IMPORT_ROUNDS (2),
+# containerd, runc, busybox-static and docker-registry. Both daemons (and
+# the registry the pull benchmark serves from on 127.0.0.1) run on
+# temporary roots and sockets and are stopped and removed at the end. A few
+# minutes with the defaults; tune with BENCH_ROUNDS (5),
+# BENCH_IMPORT_ROUNDS (2), BENCH_PULL_ROUNDS (2; 0 skips the pull),
 # BENCH_RUNS (3 ctr run --rm per round), BENCH_CONCURRENT (20),
 # BENCH_CONTAINERS (1000), BENCH_IMAGE_MB (200),
 # BENCH_KEEP=1 (keep temp dirs and logs), BENCH_JSON=FILE (raw samples).

@@ -42,6 +42,8 @@ type config struct {
 	containerdCtr string
 	rounds        int
 	importRounds  int
+	pullRounds    int
+	registry      string // Debian's docker-registry
 	concurrent    int
 	containers    int
 	imageMB       int
@@ -57,6 +59,14 @@ func envInt(name string, def int) int {
 	return def
 }
 
+// envCount is envInt that also takes 0 (skip the benchmark).
+func envCount(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v >= 0 {
+		return v
+	}
+	return def
+}
+
 func main() {
 	var cfg config
 	wd, _ := os.Getwd()
@@ -65,6 +75,8 @@ func main() {
 	flag.StringVar(&cfg.containerdCtr, "containerd-ctr", "/usr/bin/ctr", "Debian's ctr")
 	flag.IntVar(&cfg.rounds, "rounds", envInt("BENCH_ROUNDS", 5), "rounds of the latency and concurrency benchmarks (BENCH_ROUNDS)")
 	flag.IntVar(&cfg.importRounds, "import-rounds", envInt("BENCH_IMPORT_ROUNDS", 2), "rounds of the big image import (BENCH_IMPORT_ROUNDS)")
+	flag.IntVar(&cfg.pullRounds, "pull-rounds", envCount("BENCH_PULL_ROUNDS", 2), "rounds of the big image pull from a loopback registry, 0 to skip (BENCH_PULL_ROUNDS)")
+	flag.StringVar(&cfg.registry, "registry", "/usr/bin/docker-registry", "Debian's docker-registry, for the pull benchmark")
 	flag.IntVar(&cfg.concurrent, "concurrent", envInt("BENCH_CONCURRENT", 20), "containers started at once (BENCH_CONCURRENT)")
 	flag.IntVar(&cfg.containers, "containers", envInt("BENCH_CONTAINERS", 1000), "container records for the listing benchmark (BENCH_CONTAINERS)")
 	flag.IntVar(&cfg.runs, "runs", envInt("BENCH_RUNS", 3), "timed `ctr run --rm` per daemon per round (BENCH_RUNS)")
@@ -102,6 +114,9 @@ func prerequisites(cfg config) error {
 			missing = append(missing, b+" on PATH (apt-get install containerd runc)")
 		}
 	}
+	if _, err := os.Stat(cfg.registry); err != nil && cfg.pullRounds > 0 {
+		missing = append(missing, cfg.registry+" (apt-get install docker-registry, or BENCH_PULL_ROUNDS=0)")
+	}
 	if _, err := os.Stat("/bin/busybox"); err != nil {
 		missing = append(missing, "/bin/busybox (apt-get install busybox-static)")
 	}
@@ -117,6 +132,7 @@ type bench struct {
 	state      string // sockets, daemon state (short paths under /run)
 	berth      *daemon
 	containerd *daemon
+	registry   *registry // for the pull benchmark, once started
 	rows       []*Row
 	byName     map[string]*Row
 }
@@ -234,13 +250,18 @@ func run(ctx context.Context, cfg config) (retErr error) {
 			return err
 		}
 	}
+	if cfg.pullRounds > 0 {
+		if err := b.pullBench(ctx, big); err != nil {
+			return err
+		}
+	}
 	logf("listing %d containers", cfg.containers)
 	if err := b.listBench(ctx); err != nil {
 		return err
 	}
 
-	fmt.Printf("\nBerth vs containerd %s on %s, %d CPUs, kernel %s; medians of %d rounds (%d for import); %s total\n\n",
-		containerdVersion(cfg.containerd), hostname(), runtime.NumCPU(), kernel(), cfg.rounds, cfg.importRounds, time.Since(start).Round(time.Second))
+	fmt.Printf("\nBerth vs containerd %s on %s, %d CPUs, kernel %s; medians of %d rounds (%d for import, %d for pull); %s total\n\n",
+		containerdVersion(cfg.containerd), hostname(), runtime.NumCPU(), kernel(), cfg.rounds, cfg.importRounds, cfg.pullRounds, time.Since(start).Round(time.Second))
 	rows := make([]Row, 0, len(b.rows))
 	for _, r := range b.rows {
 		rows = append(rows, *r)
@@ -471,19 +492,98 @@ func (b *bench) importRound(ctx context.Context, round int, archive string) erro
 		if _, err := d.ctr(ctx, "images", "rm", "--sync", bigImage); err != nil {
 			return err
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		if err := waitCollected(ctx, d, blobs, snaps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitCollected waits until the garbage collector has brought the
+// daemon's store down to at most blobs blobs and snaps snapshots.
+func waitCollected(ctx context.Context, d *daemon, blobs, snaps int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		nb, ns, err := storageCounts(ctx, d)
+		if err != nil {
+			return err
+		}
+		if nb <= blobs && ns <= snaps {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: image not collected after rm --sync: %d blobs (want at most %d), %d snapshots (want at most %d)", d.name, nb, blobs, ns, snaps)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pullBench starts a loopback registry, pushes the big image to it once
+// (our ctr, from berthd), then per round has each daemon pull it with its
+// own ctr — fetch all blobs over HTTP and unpack them into overlayfs —
+// from an empty store, and removes it again (untimed).
+func (b *bench) pullBench(ctx context.Context, archive string) error {
+	logf("starting docker-registry, pushing the big image")
+	var err error
+	if b.registry, err = startRegistry(ctx, b.cfg.registry, filepath.Join(b.work, "registry")); err != nil {
+		return err
+	}
+	defer b.registry.stop()
+	ref := b.registry.host + "/bench/big:latest"
+	if _, err := b.berth.ctr(ctx, "images", "import", "--no-unpack", archive); err != nil {
+		return err
+	}
+	if _, err := b.berth.ctr(ctx, "images", "push", "--plain-http", ref, bigImage); err != nil {
+		return err
+	}
+	if _, err := b.berth.ctr(ctx, "images", "rm", "--sync", bigImage); err != nil {
+		return err
+	}
+	// The big image's base layer is busybox's: remove busybox too, so
+	// that every pull starts from an empty store and downloads and
+	// unpacks all five layers. Nothing after this needs an image.
+	for _, d := range []*daemon{b.berth, b.containerd} {
+		if _, err := d.ctr(ctx, "images", "rm", "--sync", smallImage); err != nil {
+			return err
+		}
+		if err := waitCollected(ctx, d, 0, 0); err != nil {
+			return err
+		}
+	}
+	unix.Sync()
+
+	name := fmt.Sprintf("pull+unpack %d MB, 5 layers, loopback registry", b.cfg.imageMB)
+	for round := 0; round < b.cfg.pullRounds; round++ {
+		logf("pull round %d/%d", round+1, b.cfg.pullRounds)
+		for _, d := range b.pair(round) {
+			// Really nothing left: not a blob the pull could skip
+			// downloading, not a snapshot it could skip unpacking.
+			if nb, ns, err := storageCounts(ctx, d); err != nil {
+				return err
+			} else if nb != 0 || ns != 0 {
+				return fmt.Errorf("%s: %d blobs and %d snapshots left before the pull, want none", d.name, nb, ns)
+			}
+			b.settle()
+			v, err := d.timed(ctx, "images", "pull", "--plain-http", ref)
+			if err != nil {
+				return err
+			}
+			// Manifest, config and five layers at least (an index too
+			// where the pusher made one), five snapshots unpacked.
 			nb, ns, err := storageCounts(ctx, d)
 			if err != nil {
 				return err
 			}
-			if nb <= blobs && ns <= snaps {
-				break
+			if nb < 7 || ns < 5 {
+				return fmt.Errorf("%s: the pull left %d blobs and %d snapshots, want at least 7 and 5", d.name, nb, ns)
 			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: big image not collected after rm --sync: %d blobs (was %d), %d snapshots (was %d)", d.name, nb, blobs, ns, snaps)
+			b.add(name, Seconds, d, v)
+			if _, err := d.ctr(ctx, "images", "rm", "--sync", ref); err != nil {
+				return err
 			}
-			time.Sleep(200 * time.Millisecond)
+			if err := waitCollected(ctx, d, 0, 0); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -559,6 +659,10 @@ func (b *bench) cleanup(retErr *error) {
 		if *retErr != nil {
 			fmt.Fprintf(os.Stderr, "--- %s log (%s), last lines ---\n%s\n", d.name, d.logPath, tail(d.logPath))
 		}
+	}
+	b.registry.stop()
+	if *retErr != nil && b.registry != nil {
+		fmt.Fprintf(os.Stderr, "--- docker-registry log (%s), last lines ---\n%s\n", b.registry.logPath, tail(b.registry.logPath))
 	}
 	// runc state of containers a failed run left behind.
 	for _, root := range []string{filepath.Join(b.state, "runc"), "/run/berth/runc/" + benchNamespace, "/run/containerd/runc/" + benchNamespace} {
