@@ -69,35 +69,7 @@ func (s *ContainerStore) Get(ctx context.Context, id string) (Container, error) 
 // List returns the containers matching any of the filters (fields: id,
 // image, runtime.name, snapshotter, snapshotkey, sandboxid, labels.KEY).
 func (s *ContainerStore) List(ctx context.Context, exprs ...string) ([]Container, error) {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := filters.ParseAll(exprs...)
-	if err != nil {
-		return nil, err
-	}
-	var out []Container
-	err = s.db.view(ctx, func(tx *bolt.Tx) error {
-		b := nsBucket(tx, ns, bucketContainers)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			if v != nil {
-				return nil
-			}
-			c, err := readContainer(string(k), b.Bucket(k))
-			if err != nil {
-				return containerErr(string(k), ns, err)
-			}
-			if f.Match(containerAdaptor(&c)) {
-				out = append(out, c)
-			}
-			return nil
-		})
-	})
-	return out, err
+	return listObjects(ctx, s.db, bucketContainers, exprs, readContainer, containerAdaptor, containerErr)
 }
 
 func containerAdaptor(c *Container) filters.Adaptor {

@@ -101,35 +101,7 @@ func (s *ImageStore) Get(ctx context.Context, name string) (Image, error) {
 // List returns the images matching any of the filters (name, labels.KEY,
 // target.digest, target.mediatype).
 func (s *ImageStore) List(ctx context.Context, exprs ...string) ([]Image, error) {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := filters.ParseAll(exprs...)
-	if err != nil {
-		return nil, err
-	}
-	var out []Image
-	err = s.db.view(ctx, func(tx *bolt.Tx) error {
-		b := nsBucket(tx, ns, bucketImages)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			if v != nil {
-				return nil
-			}
-			img, err := readImage(string(k), b.Bucket(k))
-			if err != nil {
-				return imageErr(string(k), ns, err)
-			}
-			if f.Match(imageAdaptor(&img)) {
-				out = append(out, img)
-			}
-			return nil
-		})
-	})
-	return out, err
+	return listObjects(ctx, s.db, bucketImages, exprs, readImage, imageAdaptor, imageErr)
 }
 
 func imageAdaptor(img *Image) filters.Adaptor {

@@ -111,37 +111,14 @@ func (s *LeaseStore) Delete(ctx context.Context, id string) error {
 
 // List returns the leases matching any of the filters (id, labels.KEY).
 func (s *LeaseStore) List(ctx context.Context, exprs ...string) ([]Lease, error) {
-	ns, err := namespaces.NamespaceRequired(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f, err := filters.ParseAll(exprs...)
-	if err != nil {
-		return nil, err
-	}
-	var out []Lease
-	err = s.db.view(ctx, func(tx *bolt.Tx) error {
-		b := nsBucket(tx, ns, bucketLeases)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			if v != nil {
-				return nil
-			}
-			lb := b.Bucket(k)
-			l := Lease{ID: string(k), Labels: readMap(lb, bucketLabels)}
-			var err error
-			if l.CreatedAt, err = readTime(lb, keyCreatedAt); err != nil {
-				return leaseErr(l.ID, ns, err)
-			}
-			if f.Match(leaseAdaptor(&l)) {
-				out = append(out, l)
-			}
-			return nil
-		})
-	})
-	return out, err
+	return listObjects(ctx, s.db, bucketLeases, exprs, readLease, leaseAdaptor, leaseErr)
+}
+
+func readLease(id string, lb *bolt.Bucket) (Lease, error) {
+	l := Lease{ID: id, Labels: readMap(lb, bucketLabels)}
+	var err error
+	l.CreatedAt, err = readTime(lb, keyCreatedAt)
+	return l, err
 }
 
 func leaseAdaptor(l *Lease) filters.Adaptor {
