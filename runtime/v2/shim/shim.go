@@ -6,12 +6,13 @@
 package shim
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/berth-containers/berth/runtime/v2/shim/internal/sha256"
 )
 
 // Config is the shim's command line.
