@@ -100,7 +100,9 @@ func serveListener(socket string) (net.Listener, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o711); err != nil {
 			return nil, fmt.Errorf("serve: create socket dir: %w", err)
 		}
-		l, err := net.Listen("unix", path)
+		// ListenUnix, not Listen: no address resolution (and no resolver
+		// linked in).
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 		if err != nil {
 			return nil, fmt.Errorf("serve: listen %s: %w", path, err)
 		}
