@@ -21,6 +21,19 @@ bin/%: FORCE
 
 FORCE:
 
+# berthd and ctr are built without cgo (the pure-Go resolver and os/user
+# suffice: the daemon dials unix sockets, pulls happen in ctr), so neither
+# maps libc; with -trimpath; and with urfave/cli's man/markdown generators
+# left out (urfave_cli_no_docs), which dropped blackfriday and its ~1 MB
+# entity map that every berthd and ctr process built at init. The kernel
+# maps nearly the whole binary of a running daemon (fault-around), so its
+# size is most of berthd's idle RSS.
+DAEMON_BUILD := CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -tags urfave_cli_no_docs
+
+bin/berthd bin/ctr: FORCE
+	@mkdir -p bin
+	$(DAEMON_BUILD) -o $@ ./cmd/$(@F)
+
 # The shim is built without cgo and stripped: it runs once per container and
 # its size and RSS are what every running container pays (the kernel maps
 # nearly all of the binary's pages). Inlining is off except in the runtime:
