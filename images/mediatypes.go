@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -110,15 +111,18 @@ func LayerCompression(mt string) (Compression, error) {
 }
 
 // mediaTypeRe is RFC 6838's type/subtype with its restricted name chars;
-// parameters are not allowed in descriptors.
-var mediaTypeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
+// parameters are not allowed in descriptors. Compiled on first use, not at
+// init (ctr imports this package for every command).
+var mediaTypeRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
+})
 
 // ValidateMediaType checks that mt is a syntactically valid media type.
 func ValidateMediaType(mt string) error {
 	if mt == "" {
 		return fmt.Errorf("media type is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if !mediaTypeRe.MatchString(mt) {
+	if !mediaTypeRe().MatchString(mt) {
 		return fmt.Errorf("media type %q is malformed: %w", truncate(mt), errdefs.ErrInvalidArgument)
 	}
 	return nil

@@ -1,6 +1,9 @@
 package reference
 
-import "regexp"
+import (
+	"regexp"
+	"sync"
+)
 
 // The grammar is Docker's, which every registry and client agrees on:
 //
@@ -16,15 +19,22 @@ import "regexp"
 // Each piece is matched on its own, anchored, so that an error can say
 // which piece is wrong instead of "invalid reference".
 var (
-	pathComponentRe = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
-	domainNameRe    = regexp.MustCompile(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*$`)
-	ipv6Re          = regexp.MustCompile(`^\[[a-fA-F0-9:]+\]$`)
-	portRe          = regexp.MustCompile(`^[0-9]+$`)
-	tagRe           = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
+	pathComponentRe = lazyRegexp(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$`)
+	domainNameRe    = lazyRegexp(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*$`)
+	ipv6Re          = lazyRegexp(`^\[[a-fA-F0-9:]+\]$`)
+	portRe          = lazyRegexp(`^[0-9]+$`)
+	tagRe           = lazyRegexp(`^[\w][\w.-]{0,127}$`)
 	// anchoredIdentifierRe is a bare 64-hex image ID; Docker refuses it as a
 	// repository name because it would be ambiguous with an ID.
-	anchoredIdentifierRe = regexp.MustCompile(`^[a-f0-9]{64}$`)
+	anchoredIdentifierRe = lazyRegexp(`^[a-f0-9]{64}$`)
 )
+
+// lazyRegexp compiles its pattern on first use: the package is imported by
+// every ctr command, and compiling all of the grammar at init cost each of
+// them about half a millisecond before main.
+func lazyRegexp(src string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(src) })
+}
 
 const (
 	// NameTotalLengthMax is the longest name (domain and path) allowed.

@@ -29,7 +29,7 @@ const (
 //	localhost:5000/x      -> localhost:5000/x:latest
 //	busybox@sha256:…      -> docker.io/library/busybox@sha256:…
 func ParseNormalized(s string) (Named, error) {
-	if anchoredIdentifierRe.MatchString(s) {
+	if anchoredIdentifierRe().MatchString(s) {
 		return nil, invalid(s, "a 64-character hexadecimal string is an image ID, not a repository name")
 	}
 	r, err := parse(s)
@@ -101,8 +101,8 @@ func IsNameOnly(n Named) bool { return n.Tag() == "" && n.Digest() == "" }
 
 // WithTag returns n with its tag set to tag (the digest is kept).
 func WithTag(n Named, tag string) (Named, error) {
-	if !tagRe.MatchString(tag) {
-		return nil, fmt.Errorf("tag %q must match %s: %w", tag, tagRe, errdefs.ErrInvalidArgument)
+	if !tagRe().MatchString(tag) {
+		return nil, fmt.Errorf("tag %q must match %s: %w", tag, tagRe(), errdefs.ErrInvalidArgument)
 	}
 	return reference{domain: n.Domain(), path: n.Path(), tag: tag, digest: n.Digest()}, nil
 }

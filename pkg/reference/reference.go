@@ -95,8 +95,8 @@ func parse(s string) (reference, error) {
 	// A ':' after the last '/' starts the tag; one before it is a port.
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 && i > strings.LastIndexByte(rest, '/') {
 		tag := rest[i+1:]
-		if !tagRe.MatchString(tag) {
-			return r, invalid(s, "tag %q must match %s", tag, tagRe)
+		if !tagRe().MatchString(tag) {
+			return r, invalid(s, "tag %q must match %s", tag, tagRe())
 		}
 		r.tag = tag
 		rest = rest[:i]
@@ -133,7 +133,7 @@ func validateDomain(domain string) error {
 			return fmt.Errorf("domain %q: unterminated IPv6 address", domain)
 		}
 		host, port = domain[:end+1], domain[end+1:]
-		if !ipv6Re.MatchString(host) {
+		if !ipv6Re().MatchString(host) {
 			return fmt.Errorf("domain %q: invalid IPv6 address", domain)
 		}
 		if port != "" && !strings.HasPrefix(port, ":") {
@@ -149,12 +149,12 @@ func validateDomain(domain string) error {
 			return fmt.Errorf("domain %q: empty port", domain)
 		}
 	}
-	if !strings.HasPrefix(host, "[") && !domainNameRe.MatchString(host) {
+	if !strings.HasPrefix(host, "[") && !domainNameRe().MatchString(host) {
 		return fmt.Errorf("domain %q: host %q must be a DNS name or an IP address", domain, host)
 	}
 	if port != "" {
 		n, err := strconv.Atoi(port)
-		if !portRe.MatchString(port) || err != nil || n > maxPortNumber {
+		if !portRe().MatchString(port) || err != nil || n > maxPortNumber {
 			return fmt.Errorf("domain %q: port %q must be a number up to %d", domain, port, maxPortNumber)
 		}
 	}
@@ -168,8 +168,8 @@ func validatePath(path string) error {
 			return fmt.Errorf("repository %q has an empty path component", path)
 		case strings.ToLower(c) != c:
 			return fmt.Errorf("repository name %q must be lowercase", path)
-		case !pathComponentRe.MatchString(c):
-			return fmt.Errorf("path component %q must match %s", c, pathComponentRe)
+		case !pathComponentRe().MatchString(c):
+			return fmt.Errorf("path component %q must match %s", c, pathComponentRe())
 		}
 	}
 	return nil
