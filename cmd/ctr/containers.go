@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -55,34 +55,23 @@ var containersCommand = &cli.Command{
 			ArgsUsage: "CONTAINER",
 			Flags:     []cli.Flag{&cli.BoolFlag{Name: "spec", Usage: "only display the spec"}},
 			Action: func(c *cli.Context) error {
-				id := c.Args().First()
-				if id == "" {
-					return errors.New("container id must be provided")
-				}
-				cl, ctx, cancel, err := newClient(c)
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				ct, err := cl.LoadContainer(ctx, id)
-				if err != nil {
-					return err
-				}
-				info, err := ct.Info(ctx)
-				if err != nil {
-					return err
-				}
-				var spec interface{}
-				if info.Spec != nil {
-					var s specs.Spec
-					if err := typeurl.UnmarshalTo(info.Spec, &s); err == nil {
-						spec = &s
+				return withContainer(c, c.Args().First(), func(ctx context.Context, _ *client.Client, ct *client.Container) error {
+					info, err := ct.Info(ctx)
+					if err != nil {
+						return err
 					}
-				}
-				if c.Bool("spec") {
-					return printJSON(spec)
-				}
-				return printJSON(infoJSON(info, spec))
+					var spec interface{}
+					if info.Spec != nil {
+						var s specs.Spec
+						if err := typeurl.UnmarshalTo(info.Spec, &s); err == nil {
+							spec = &s
+						}
+					}
+					if c.Bool("spec") {
+						return printJSON(spec)
+					}
+					return printJSON(infoJSON(info, spec))
+				})
 			},
 		},
 		{
@@ -118,36 +107,30 @@ var containersCommand = &cli.Command{
 			Usage:     "set and clear labels for a container",
 			ArgsUsage: "CONTAINER [<key>=<value>, ...]",
 			Action: func(c *cli.Context) error {
-				id := c.Args().First()
-				if id == "" {
-					return errors.New("container id must be provided")
-				}
 				labels, err := parseLabels(c.Args().Tail())
 				if err != nil {
 					return err
 				}
-				cl, ctx, cancel, err := newClient(c)
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				ct, err := cl.LoadContainer(ctx, id)
-				if err != nil {
-					return err
-				}
-				all, err := ct.SetLabels(ctx, labels)
-				if err != nil {
-					return err
-				}
-				var parts []string
-				for k, v := range all {
-					parts = append(parts, k+"="+v)
-				}
-				fmt.Println(strings.Join(parts, ","))
-				return nil
+				return withContainer(c, c.Args().First(), func(ctx context.Context, _ *client.Client, ct *client.Container) error {
+					return setContainerLabels(ctx, ct, labels)
+				})
 			},
 		},
 	},
+}
+
+// setContainerLabels sets labels and prints the container's resulting set.
+func setContainerLabels(ctx context.Context, ct *client.Container, labels map[string]string) error {
+	all, err := ct.SetLabels(ctx, labels)
+	if err != nil {
+		return err
+	}
+	if len(all) == 0 {
+		fmt.Println()
+		return nil
+	}
+	fmt.Println(formatLabels(all))
+	return nil
 }
 
 // infoJSON lays the record out the way containerd's ctr prints it.

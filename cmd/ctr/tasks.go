@@ -170,57 +170,7 @@ var tasksCommand = &cli.Command{
 		{
 			Name: "attach", Usage: "attach to the IO of a running container", ArgsUsage: "CONTAINER",
 			Action: func(c *cli.Context) error {
-				id := c.Args().First()
-				if id == "" {
-					return errors.New("container id must be provided")
-				}
-				cl, ctx, cancel, err := newClient(c)
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				ct, err := cl.LoadContainer(ctx, id)
-				if err != nil {
-					return err
-				}
-				spec, err := ct.Spec(ctx)
-				if err != nil {
-					return err
-				}
-				tty := spec.Process != nil && spec.Process.Terminal
-				opts := []cio.Opt{cio.WithStdio}
-				if tty {
-					opts = append(opts, cio.WithTerminal)
-				}
-				t, err := ct.Task(ctx, cio.NewAttach(opts...))
-				if err != nil {
-					return err
-				}
-				statusC, err := t.Wait(ctx)
-				if err != nil {
-					return err
-				}
-				if tty {
-					con := consoleCurrent()
-					if err := con.SetRaw(); err != nil {
-						return err
-					}
-					defer con.Reset()
-					stop := forwardResizes(ctx, con, t.Resize)
-					defer stop()
-				} else {
-					stop := forwardSignals(ctx, func(ctx context.Context, sig syscall.Signal) error { return t.Kill(ctx, sig) })
-					defer stop()
-				}
-				st := <-statusC
-				code, _, err := st.Result()
-				if err != nil {
-					return err
-				}
-				if code != 0 {
-					return cli.Exit("", int(code))
-				}
-				return nil
+				return withContainer(c, c.Args().First(), attachTask)
 			},
 		},
 		{
@@ -259,6 +209,17 @@ var tasksCommand = &cli.Command{
 
 // withTask loads the container's task and runs fn with it.
 func withTask(c *cli.Context, id string, fn func(context.Context, *client.Client, *client.Task) error) error {
+	return withContainer(c, id, func(ctx context.Context, cl *client.Client, ct *client.Container) error {
+		t, err := ct.Task(ctx, nil)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, cl, t)
+	})
+}
+
+// withContainer connects, loads container id and runs fn with it.
+func withContainer(c *cli.Context, id string, fn func(context.Context, *client.Client, *client.Container) error) error {
 	if id == "" {
 		return errors.New("container id must be provided")
 	}
@@ -271,11 +232,7 @@ func withTask(c *cli.Context, id string, fn func(context.Context, *client.Client
 	if err != nil {
 		return err
 	}
-	t, err := ct.Task(ctx, nil)
-	if err != nil {
-		return err
-	}
-	return fn(ctx, cl, t)
+	return fn(ctx, cl, ct)
 }
 
 // forceStop kills a running task with SIGKILL and waits for it to stop.
@@ -316,25 +273,14 @@ var taskStartCommand = &cli.Command{
 		&cli.StringFlag{Name: "pid-file", Usage: "file path to write the task's pid"},
 	}, ioFlags...),
 	Action: func(c *cli.Context) error {
-		id := c.Args().First()
-		if id == "" {
-			return errors.New("container id must be provided")
-		}
-		cl, ctx, cancel, err := newClient(c)
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		ct, err := cl.LoadContainer(ctx, id)
-		if err != nil {
-			return err
-		}
-		spec, err := ct.Spec(ctx)
-		if err != nil {
-			return err
-		}
-		tty := spec.Process != nil && spec.Process.Terminal
-		return startTask(ctx, c, ct, tty, c.Bool("detach"), false)
+		return withContainer(c, c.Args().First(), func(ctx context.Context, _ *client.Client, ct *client.Container) error {
+			spec, err := ct.Spec(ctx)
+			if err != nil {
+				return err
+			}
+			tty := spec.Process != nil && spec.Process.Terminal
+			return startTask(ctx, c, ct, tty, c.Bool("detach"), false)
+		})
 	},
 }
 
@@ -484,3 +430,46 @@ func runProcessAttached(ctx context.Context, p *client.Process, tty bool, stdin 
 }
 
 func statusString(s string) string { return strings.ToUpper(s) }
+
+// attachTask re-opens a running task's IO and stays with it like an
+// attached run: forwards signals or resizes and exits with its code.
+func attachTask(ctx context.Context, _ *client.Client, ct *client.Container) error {
+	spec, err := ct.Spec(ctx)
+	if err != nil {
+		return err
+	}
+	tty := spec.Process != nil && spec.Process.Terminal
+	opts := []cio.Opt{cio.WithStdio}
+	if tty {
+		opts = append(opts, cio.WithTerminal)
+	}
+	t, err := ct.Task(ctx, cio.NewAttach(opts...))
+	if err != nil {
+		return err
+	}
+	statusC, err := t.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if tty {
+		con := consoleCurrent()
+		if err := con.SetRaw(); err != nil {
+			return err
+		}
+		defer con.Reset()
+		stop := forwardResizes(ctx, con, t.Resize)
+		defer stop()
+	} else {
+		stop := forwardSignals(ctx, func(ctx context.Context, sig syscall.Signal) error { return t.Kill(ctx, sig) })
+		defer stop()
+	}
+	st := <-statusC
+	code, _, err := st.Result()
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return cli.Exit("", int(code))
+	}
+	return nil
+}
