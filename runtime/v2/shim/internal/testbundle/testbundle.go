@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -50,6 +51,18 @@ func New(t testing.TB, args []string, edit func(*specs.Spec)) string {
 		}
 	}
 	s := Spec(args)
+	// Without a cgroups path runc names the cgroup after the container ID,
+	// and test packages running in parallel reuse IDs ("exec"): one
+	// package's paused cgroup would freeze another's create.
+	s.Linux.CgroupsPath = "/berth-test/" + filepath.Base(bundle) + "-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		// runc removes the leaf; the shared parent goes once it is empty
+		// (rmdir fails harmlessly while another test still uses it).
+		parents, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test")
+		for _, p := range parents {
+			os.Remove(p)
+		}
+	})
 	if edit != nil {
 		edit(s)
 	}
