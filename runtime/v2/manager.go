@@ -87,6 +87,10 @@ type TaskManager struct {
 
 	mu    sync.Mutex
 	tasks map[string]*Task // "<ns>/<id>"
+	// teardowns holds deleted tasks whose shim is still shutting down and
+	// whose bundle is not yet removed; the channel closes when both are
+	// done. A new task of the same id waits for it (see Delete).
+	teardowns map[string]chan struct{}
 }
 
 // NewTaskManager creates the manager and reconnects to the shims of tasks
@@ -99,7 +103,7 @@ func NewTaskManager(ctx context.Context, cfg ManagerConfig) (*TaskManager, error
 	if err != nil {
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
-	m := &TaskManager{cfg: cfg, publish: self, tasks: map[string]*Task{}}
+	m := &TaskManager{cfg: cfg, publish: self, tasks: map[string]*Task{}, teardowns: map[string]chan struct{}{}}
 	m.restore(ctx)
 	return m, nil
 }
@@ -148,6 +152,21 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 		return nil, err
 	}
 	m.mu.Lock()
+	// A task of this id deleted a moment ago may still be tearing down:
+	// its bundle and runc's state for the id must be gone first.
+	for {
+		done, ok := m.teardowns[key(ns, id)]
+		if !ok {
+			break
+		}
+		m.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		m.mu.Lock()
+	}
 	if _, ok := m.tasks[key(ns, id)]; ok {
 		m.mu.Unlock()
 		return nil, fmt.Errorf("task %q in namespace %q: %w", id, ns, errdefs.ErrAlreadyExists)
@@ -280,33 +299,93 @@ func (m *TaskManager) Count() int {
 
 // Delete deletes the task's init process, shuts its shim down and removes
 // the bundle. It returns the exit status of the init process.
+//
+// It answers once the shim has deleted the task, when the exit status is
+// final; the shim's shutdown (which waits for its runc delete) and the
+// bundle's removal go on in the background, off the path of every
+// `ctr run --rm`. Create of the same id waits for them.
 func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, error) {
 	t, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	res := t.deadState()
-	if res == nil {
-		r, err := t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
-		if err != nil {
-			return nil, t.shimErr("delete", err)
+	if res != nil {
+		// The shim died earlier; only its bundle is left.
+		m.mu.Lock()
+		delete(m.tasks, key(t.Namespace, t.ID))
+		m.mu.Unlock()
+		if err := m.removeBundle(ctx, t.Bundle); err != nil {
+			return nil, err
 		}
-		res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
-		t.setDead(res)
+		return res, nil
+	}
+	r, err := t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
+	if err != nil {
+		return nil, t.shimErr("delete", err)
+	}
+	res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
+	t.setDead(res)
+	k := key(t.Namespace, t.ID)
+	done := make(chan struct{})
+	m.mu.Lock()
+	delete(m.tasks, k)
+	m.teardowns[k] = done
+	m.mu.Unlock()
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		defer func() {
+			m.mu.Lock()
+			delete(m.teardowns, k)
+			m.mu.Unlock()
+			close(done)
+		}()
 		// Shutdown makes the shim exit once it has no tasks; the
 		// connection closing then is expected, not a crash.
-		if _, err := t.task.Shutdown(t.ctx(ctx), &taskapi.ShutdownRequest{Id: t.ID}); err != nil && !errors.Is(err, ttrpc.ErrClosed) {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if _, err := t.task.Shutdown(t.ctx(sctx), &taskapi.ShutdownRequest{Id: t.ID}); err != nil && !errors.Is(err, ttrpc.ErrClosed) {
 			log.G(ctx).WithError(err).WithField("id", id).Debug("shim shutdown")
 		}
+		cancel()
 		t.client.Close()
-	}
-	m.mu.Lock()
-	delete(m.tasks, key(t.Namespace, t.ID))
-	m.mu.Unlock()
-	if err := m.removeBundle(ctx, t.Bundle); err != nil {
-		return nil, err
-	}
+		if err := m.removeBundle(ctx, t.Bundle); err != nil {
+			log.G(ctx).WithError(err).WithField("id", id).Warn("remove bundle")
+		}
+	}()
 	return res, nil
+}
+
+// Teardowns is the number of deleted tasks still being torn down in the
+// background.
+func (m *TaskManager) Teardowns() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.teardowns)
+}
+
+// Close waits (a bounded while) for deleted tasks' teardowns when the
+// daemon stops, so no shim is left serving nothing and no bundle is left
+// behind. Running tasks are left alone: they outlive the daemon.
+func (m *TaskManager) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		m.mu.Lock()
+		var done chan struct{}
+		for _, d := range m.teardowns {
+			done = d
+			break
+		}
+		m.mu.Unlock()
+		if done == nil {
+			return nil
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("tasks still tearing down: %w", ctx.Err())
+		}
+	}
 }
 
 // removeBundle unmounts the rootfs if the shim left it mounted, then
@@ -408,7 +487,12 @@ func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
 				log.G(ctx).WithField("namespace", ns).WithField("id", id).Info("reconnected to shim")
 				return nil
 			}
+			// A shim that answers but has no such task was told to
+			// delete it before we stopped: let it go.
 			t.setDead(&DeleteResult{})
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			t.task.Shutdown(t.ctx(sctx), &taskapi.ShutdownRequest{Id: id, Now: true})
+			cancel()
 			client.Close()
 		}
 	}

@@ -174,18 +174,39 @@ func (p *Init) KillAll(ctx context.Context) error {
 // (or before it started), and releases its stdio once the output is
 // drained.
 func (p *Init) Delete(ctx context.Context) error {
+	finish, err := p.DeleteDeferred(ctx)
+	if err != nil {
+		return err
+	}
+	return finish(ctx)
+}
+
+// DeleteDeferred deletes the init as Delete does, except that for an init
+// that already exited it leaves `runc delete` to the returned func. The
+// exit status is final by then and the caller can answer at once: runc's
+// own bookkeeping (its state dir, the empty cgroup) only matters to a new
+// container of the same id, which the daemon holds back until this shim is
+// gone. For any other state the work is done here and finish is a no-op.
+func (p *Init) DeleteDeferred(ctx context.Context) (finish func(context.Context) error, err error) {
+	done := func(context.Context) error { return nil }
 	p.mu.Lock()
 	st := p.status
 	switch st {
 	case Running, Paused:
 		p.mu.Unlock()
-		return fmt.Errorf("container %q: cannot delete a %s process: %w", p.cfg.ID, st, errdefs.ErrFailedPrecondition)
+		return nil, fmt.Errorf("container %q: cannot delete a %s process: %w", p.cfg.ID, st, errdefs.ErrFailedPrecondition)
 	case Deleted:
 		p.mu.Unlock()
-		return fmt.Errorf("container %q: already deleted: %w", p.cfg.ID, errdefs.ErrNotFound)
-	}
-	var err error
-	if st != "" {
+		return nil, fmt.Errorf("container %q: already deleted: %w", p.cfg.ID, errdefs.ErrNotFound)
+	case Stopped:
+		finish = func(ctx context.Context) error {
+			if err := p.cfg.Runtime.Delete(ctx, p.cfg.ID, false); err != nil && !errdefs.IsNotFound(err) {
+				return err
+			}
+			return nil
+		}
+	case "":
+	default:
 		// runc delete on a created container kills its waiting init.
 		err = p.cfg.Runtime.Delete(ctx, p.cfg.ID, st == Created)
 		if errdefs.IsNotFound(err) {
@@ -207,7 +228,13 @@ func (p *Init) Delete(ctx context.Context) error {
 		waitTimeout(&p.io.outputs, deleteDrain)
 		p.io.Close()
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	if finish == nil {
+		finish = done
+	}
+	return finish, nil
 }
 
 // Pause freezes the container.

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-containers/berth/runtime/v2/shim/process"
 	"github.com/berth-containers/berth/runtime/v2/shim/stats"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // container is one task: its init, its execs, and what the shim set up for
@@ -163,6 +164,32 @@ func (c *container) unmountRootfs(ctx context.Context) {
 		return
 	}
 	c.rootfsMounted = false
+}
+
+// detachRootfs takes the rootfs out of the mount table now and returns
+// the func that lets it go. An O_PATH descriptor on the rootfs holds the
+// mount while a lazy unmount detaches it, so the expensive part of the
+// unmount, the superblock's teardown (an overlay syncs its whole upper
+// file system there), runs when release closes the descriptor instead of
+// inside the detach. Without the descriptor (the rootfs is not there) it
+// unmounts as unmountRootfs does.
+func (c *container) detachRootfs(ctx context.Context) (release func()) {
+	if !c.rootfsMounted {
+		return func() {}
+	}
+	rootfs := filepath.Join(c.bundle, "rootfs")
+	fd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		c.unmountRootfs(ctx)
+		return func() {}
+	}
+	if err := mount.UnmountAll(rootfs, unix.MNT_DETACH); err != nil {
+		log.G(ctx).WithError(err).Warn("unmount rootfs")
+		unix.Close(fd)
+		return func() {}
+	}
+	c.rootfsMounted = false
+	return func() { unix.Close(fd) }
 }
 
 // bundleSpec is the part of the bundle's config.json the shim reads.

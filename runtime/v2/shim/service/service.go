@@ -46,6 +46,9 @@ type Service struct {
 	mu         sync.Mutex
 	containers map[string]*container
 	creating   map[string]bool
+	// teardown counts deleted containers whose runc delete and rootfs
+	// release still run in the background (see Delete).
+	teardown sync.WaitGroup
 }
 
 var _ taskapi.TaskService = (*Service)(nil)
@@ -64,8 +67,11 @@ func New(ns string, publisher Publisher, shutdown func()) *Service {
 	return s
 }
 
-// Close stops routing exits.
-func (s *Service) Close() { s.tracker.Close() }
+// Close waits for deleted containers' teardown, then stops routing exits.
+func (s *Service) Close() {
+	s.teardown.Wait()
+	s.tracker.Close()
+}
 
 // namespace is the request's namespace, else the shim's.
 func (s *Service) namespace(ctx context.Context) string {
@@ -184,28 +190,49 @@ func (s *Service) Start(ctx context.Context, r *taskapi.StartRequest) (*taskapi.
 
 // Delete deletes an exited exec, or the container (runc delete, rootfs
 // unmounted if the shim mounted it).
+//
+// For a container whose init already exited, Delete answers as soon as the
+// exit status is final and the rootfs is detached from the mount table;
+// `runc delete` and the rootfs's superblock teardown (which syncs the
+// overlay's upper file system, milliseconds or far more when the disk is
+// busy) finish in the background. Shutdown waits for them, so whoever
+// removes the bundle after Shutdown (our daemon, or containerd) finds
+// runc done with it.
 func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskapi.DeleteResponse, error) {
 	c, p, err := s.getProcess(r.Id, r.ExecId)
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Delete(ctx); err != nil {
-		return nil, toGRPC(err)
-	}
-	resp := &taskapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: ts(p.ExitedAt())}
 	if r.ExecId != "" {
+		if err := p.Delete(ctx); err != nil {
+			return nil, toGRPC(err)
+		}
 		c.mu.Lock()
 		delete(c.execs, r.ExecId)
 		c.mu.Unlock()
-		return resp, nil
+		return &taskapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: ts(p.ExitedAt())}, nil
 	}
+	finish, err := c.init.DeleteDeferred(ctx)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	resp := &taskapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: ts(p.ExitedAt())}
 	if c.stopOOM != nil {
 		c.stopOOM()
 	}
-	c.unmountRootfs(ctx)
+	release := c.detachRootfs(ctx)
 	s.mu.Lock()
 	delete(s.containers, c.id)
 	s.mu.Unlock()
+	s.teardown.Add(1)
+	go func() {
+		defer s.teardown.Done()
+		ctx := context.WithoutCancel(ctx)
+		if err := finish(ctx); err != nil {
+			log.G(ctx).WithError(err).WithField("id", c.id).Warn("runc delete")
+		}
+		release()
+	}()
 	s.publish(c.ns, &apievents.TaskDelete{
 		ContainerId: c.id, Id: c.id, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt,
 	})
@@ -454,6 +481,9 @@ func (s *Service) Shutdown(ctx context.Context, r *taskapi.ShutdownRequest) (*em
 	if n > 0 && !r.Now {
 		return empty, nil
 	}
+	// Deleted containers' runc delete and rootfs teardown end first: the
+	// caller removes the bundle once we answer.
+	s.teardown.Wait()
 	if s.shutdown != nil {
 		s.shutdown()
 	}

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -256,7 +257,14 @@ func TestShimRunExit3(t *testing.T) {
 	if _, err := task.State(ctx(), &taskapi.StateRequest{Id: "exit3"}); !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
 		t.Fatalf("state after delete: %v", err)
 	}
-	task.Shutdown(ctx(), &taskapi.ShutdownRequest{Id: "exit3"})
+	// Delete answered before runc delete ran; Shutdown answers after it,
+	// so whoever removes the bundle next finds runc done with the id.
+	if _, err := task.Shutdown(ctx(), &taskapi.ShutdownRequest{Id: "exit3"}); err != nil && !errors.Is(err, ttrpc.ErrClosed) {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(h.root, "test", "exit3")); !os.IsNotExist(err) {
+		t.Fatalf("runc state of exit3 still there after shutdown: %v", err)
+	}
 	waitGone(t, int(shimPid))
 	h.socketsGone()
 
