@@ -58,9 +58,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -195,10 +197,39 @@ func writeAny(b *bolt.Bucket, key []byte, a *anypb.Any) error {
 	return b.Put(key, v)
 }
 
+// readAny decodes an Any written by writeAny. It reads the two fields by
+// hand, several times faster than proto.Unmarshal, which a List of every
+// container pays per spec and per runtime options; anything unexpected
+// (an unknown field, a malformed tag) goes to proto.Unmarshal, which
+// decides.
 func readAny(v []byte) (*anypb.Any, error) {
 	if v == nil {
 		return nil, nil
 	}
+	a := &anypb.Any{}
+	for b := v; len(b) > 0; {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType || (num != 1 && num != 2) {
+			return unmarshalAny(v)
+		}
+		field, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return unmarshalAny(v)
+		}
+		if num == 1 {
+			if !utf8.Valid(field) {
+				return unmarshalAny(v)
+			}
+			a.TypeUrl = string(field)
+		} else {
+			a.Value = append([]byte(nil), field...)
+		}
+		b = b[n+m:]
+	}
+	return a, nil
+}
+
+func unmarshalAny(v []byte) (*anypb.Any, error) {
 	a := &anypb.Any{}
 	if err := proto.Unmarshal(v, a); err != nil {
 		return nil, fmt.Errorf("corrupt Any: %v: %w", err, errdefs.ErrUnknown)

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -70,6 +71,16 @@ func (s *ContainerStore) Get(ctx context.Context, id string) (Container, error) 
 // image, runtime.name, snapshotter, snapshotkey, sandboxid, labels.KEY).
 func (s *ContainerStore) List(ctx context.Context, exprs ...string) ([]Container, error) {
 	return listObjects(ctx, s.db, bucketContainers, exprs, readContainer, containerAdaptor, containerErr)
+}
+
+// Walk calls fn with each container matching any of the filters, in ID
+// order, without collecting them: what a listing service needs to turn
+// each record into its reply as it goes. fn runs inside the read
+// transaction, so it must not block; c is reused for the next container,
+// so fn copies what it keeps (the strings, maps and Anys it points to are
+// its own). An error from fn ends the walk and is returned.
+func (s *ContainerStore) Walk(ctx context.Context, fn func(c *Container) error, exprs ...string) error {
+	return walkObjects(ctx, s.db, bucketContainers, exprs, readContainer, containerAdaptor, containerErr, fn)
 }
 
 func containerAdaptor(c *Container) filters.Adaptor {
@@ -332,43 +343,86 @@ func writeContainer(b *bolt.Bucket, c *Container) error {
 	return nil
 }
 
+// readContainer decodes the container bucket b in one pass of a cursor:
+// a List reads every container, and a Get per key would search the
+// bucket's page again for each of them.
 func readContainer(id string, b *bolt.Bucket) (Container, error) {
-	c := Container{
-		ID:          id,
-		Labels:      readMap(b, bucketLabels),
-		Image:       string(b.Get(keyImage)),
-		Snapshotter: string(b.Get(keySnapshotter)),
-		SnapshotKey: string(b.Get(keySnapshotKey)),
-		SandboxID:   string(b.Get(keySandboxID)),
-	}
-	var err error
-	if c.CreatedAt, err = readTime(b, keyCreatedAt); err != nil {
-		return c, err
-	}
-	if c.UpdatedAt, err = readTime(b, keyUpdatedAt); err != nil {
-		return c, err
-	}
-	if c.Spec, err = readAny(b.Get(keySpec)); err != nil {
-		return c, fmt.Errorf("spec: %w", err)
-	}
-	if rb := b.Bucket(bucketRuntime); rb != nil {
-		c.Runtime.Name = string(rb.Get(keyName))
-		if c.Runtime.Options, err = readAny(rb.Get(keyOptions)); err != nil {
-			return c, fmt.Errorf("runtime options: %w", err)
+	c := Container{ID: id}
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var err error
+		if v == nil { // a nested bucket
+			switch {
+			case bytes.Equal(k, bucketLabels):
+				c.Labels = readMap(b, bucketLabels)
+			case bytes.Equal(k, bucketRuntime):
+				err = readRuntime(b.Bucket(k), &c.Runtime)
+			case bytes.Equal(k, bucketExtensions):
+				c.Extensions, err = readExtensions(b.Bucket(k))
+			}
+		} else {
+			switch {
+			case bytes.Equal(k, keyImage):
+				c.Image = string(v)
+			case bytes.Equal(k, keySpec):
+				if c.Spec, err = readAny(v); err != nil {
+					err = fmt.Errorf("spec: %w", err)
+				}
+			case bytes.Equal(k, keySnapshotter):
+				c.Snapshotter = string(v)
+			case bytes.Equal(k, keySnapshotKey):
+				c.SnapshotKey = string(v)
+			case bytes.Equal(k, keySandboxID):
+				c.SandboxID = string(v)
+			case bytes.Equal(k, keyCreatedAt):
+				err = decodeTime(k, v, &c.CreatedAt)
+			case bytes.Equal(k, keyUpdatedAt):
+				err = decodeTime(k, v, &c.UpdatedAt)
+			}
+		}
+		if err != nil {
+			return c, err
 		}
 	}
-	if eb := b.Bucket(bucketExtensions); eb != nil {
-		c.Extensions = map[string]*anypb.Any{}
-		err = eb.ForEach(func(k, v []byte) error {
-			a, err := readAny(v)
-			if err != nil {
-				return fmt.Errorf("extension %q: %w", k, err)
+	return c, nil
+}
+
+func readRuntime(rb *bolt.Bucket, r *RuntimeInfo) error {
+	var err error
+	cur := rb.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		switch {
+		case v == nil:
+		case bytes.Equal(k, keyName):
+			r.Name = string(v)
+		case bytes.Equal(k, keyOptions):
+			if r.Options, err = readAny(v); err != nil {
+				return fmt.Errorf("runtime options: %w", err)
 			}
-			c.Extensions[string(k)] = a
-			return nil
-		})
+		}
 	}
-	return c, err
+	return nil
+}
+
+func readExtensions(eb *bolt.Bucket) (map[string]*anypb.Any, error) {
+	exts := map[string]*anypb.Any{}
+	err := eb.ForEach(func(k, v []byte) error {
+		a, err := readAny(v)
+		if err != nil {
+			return fmt.Errorf("extension %q: %w", k, err)
+		}
+		exts[string(k)] = a
+		return nil
+	})
+	return exts, err
+}
+
+// decodeTime is readTime for a value already in hand.
+func decodeTime(key, v []byte, t *time.Time) error {
+	if err := t.UnmarshalBinary(v); err != nil {
+		return fmt.Errorf("corrupt %s: %v: %w", key, err, errdefs.ErrUnknown)
+	}
+	return nil
 }
 
 func copyMap(m map[string]string) map[string]string {

@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -8,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -275,5 +278,114 @@ func TestContainerDelete(t *testing.T) {
 	}
 	if _, err := s.Create(ctx, testContainer("web")); err != nil {
 		t.Fatalf("re-create after delete: %v", err)
+	}
+}
+
+// benchContainers fills a store with n containers shaped like the ones
+// `ctr run` makes (image, runtime, snapshot, a spec of specBytes, a label).
+func benchContainers(b *testing.B, n, specBytes int) (*ContainerStore, context.Context) {
+	db, err := NewDB(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	s, ctx := NewContainerStore(db), nsCtx("default")
+	spec := &anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value: []byte(strings.Repeat("x", specBytes))}
+	for i := 0; i < n; i++ {
+		c := testContainer(fmt.Sprintf("list-%04d", i))
+		c.Image, c.Spec = "docker.io/library/busybox:latest", spec
+		c.Snapshotter, c.SnapshotKey = "overlayfs", c.ID
+		c.Labels = map[string]string{"io.containerd.image.config.stop-signal": "SIGTERM"}
+		if _, err := s.Create(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, ctx
+}
+
+func BenchmarkContainerList(b *testing.B) {
+	for _, spec := range []int{100, 6000} {
+		b.Run(fmt.Sprintf("1000x%dB", spec), func(b *testing.B) {
+			s, ctx := benchContainers(b, 1000, spec)
+			b.ReportAllocs()
+			for b.Loop() {
+				cs, err := s.List(ctx)
+				if err != nil || len(cs) != 1000 {
+					b.Fatal(len(cs), err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkContainerWalk(b *testing.B) {
+	s, ctx := benchContainers(b, 1000, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := s.Walk(ctx, func(*Container) error { n++; return nil }); err != nil || n != 1000 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+func TestReadAny(t *testing.T) {
+	marshal := func(a *anypb.Any) []byte {
+		b, err := proto.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	spec := marshal(&anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Spec", Value: []byte(`{"ociVersion":"1.1.0"}`)})
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		wantErr bool
+	}{
+		{"nil", nil, false},
+		{"empty", []byte{}, false},
+		{"spec", spec, false},
+		{"type url only", marshal(&anypb.Any{TypeUrl: "t"}), false},
+		{"value only", marshal(&anypb.Any{Value: []byte{0, 1, 2}}), false},
+		{"fields reversed", append(protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), []byte("v")), marshal(&anypb.Any{TypeUrl: "t"})...), false},
+		{"repeated field, last wins", append(marshal(&anypb.Any{TypeUrl: "first"}), marshal(&anypb.Any{TypeUrl: "second"})...), false},
+		{"unknown field", protowire.AppendVarint(protowire.AppendTag(spec, 3, protowire.VarintType), 7), false},
+		{"type url as varint (an unknown field to proto)", protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 7), false},
+		{"invalid utf-8 type url", protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte{0xff}), true},
+		{"truncated", spec[:len(spec)-3], true},
+		{"bad tag", []byte{0x80}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAny(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if !errors.Is(err, errdefs.ErrUnknown) {
+					t.Fatalf("err %v is not Unknown", err)
+				}
+				return
+			}
+			if tc.in == nil {
+				if got != nil {
+					t.Fatalf("nil value gave %v", got)
+				}
+				return
+			}
+			want := &anypb.Any{}
+			if err := proto.Unmarshal(tc.in, want); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(got, want) {
+				t.Fatalf("readAny = %v, proto.Unmarshal = %v", got, want)
+			}
+			if len(tc.in) > 0 && len(got.Value) > 0 {
+				tc.in[len(tc.in)-1] ^= 0xff // the result must not alias the (bbolt) input
+				if !proto.Equal(got, want) {
+					t.Fatal("result aliases its input")
+				}
+			}
+		})
 	}
 }
