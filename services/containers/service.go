@@ -55,28 +55,39 @@ func (s *service) Get(ctx context.Context, r *api.GetContainerRequest) (*api.Get
 }
 
 func (s *service) List(ctx context.Context, r *api.ListContainersRequest) (*api.ListContainersResponse, error) {
-	cs, err := s.local.List(ctx, r.Filters...)
+	cs, err := s.list(ctx, r.Filters)
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	out := make([]*api.Container, 0, len(cs))
-	for i := range cs {
-		out = append(out, toProto(&cs[i]))
-	}
-	return &api.ListContainersResponse{Containers: out}, nil
+	return &api.ListContainersResponse{Containers: cs}, nil
 }
 
+// ListStream sends one message per container, as containerd does. The
+// records are read first and sent after: a client that reads slowly must
+// not hold the database's read transaction (bbolt cannot grow its map
+// while one is open, so every writer would wait on that client).
 func (s *service) ListStream(r *api.ListContainersRequest, stream api.Containers_ListStreamServer) error {
-	cs, err := s.local.List(stream.Context(), r.Filters...)
+	cs, err := s.list(stream.Context(), r.Filters)
 	if err != nil {
 		return errdefs.ToGRPC(err)
 	}
-	for i := range cs {
-		if err := stream.Send(&api.ListContainerMessage{Container: toProto(&cs[i])}); err != nil {
+	for _, c := range cs {
+		if err := stream.Send(&api.ListContainerMessage{Container: c}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// list converts the matching records as the store reads them, with no
+// list of records in between.
+func (s *service) list(ctx context.Context, filters []string) ([]*api.Container, error) {
+	var out []*api.Container
+	err := s.local.Walk(ctx, func(c *metadata.Container) error {
+		out = append(out, toProto(c))
+		return nil
+	}, filters...)
+	return out, err
 }
 
 func (s *service) Create(ctx context.Context, r *api.CreateContainerRequest) (*api.CreateContainerResponse, error) {
