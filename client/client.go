@@ -34,6 +34,7 @@ type Client struct {
 	defaultNamespace string
 	runtime          string
 	snapshotter      string
+	nsDefaults       nsDefaults
 }
 
 type clientOpts struct {

@@ -119,7 +119,7 @@ func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
 // containerd.io/defaults/runtime) or the client's.
 func (c *Client) DefaultRuntimeFor(ctx context.Context) string {
 	if ns, ok := namespaceFrom(c.withNamespace(ctx)); ok {
-		if labels, err := c.Namespaces().Labels(ctx, ns); err == nil {
+		if labels, err := c.namespaceDefaults(ctx, ns); err == nil {
 			if v := labels["containerd.io/defaults/runtime"]; v != "" {
 				return v
 			}

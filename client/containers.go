@@ -153,6 +153,13 @@ func WithContainerExtension(name string, v interface{}) NewContainerOpts {
 type Container struct {
 	c  *Client
 	id string
+	// rec is the record as created or loaded. Only what containerd
+	// makes immutable (runtime, snapshotter, snapshot key) is read from
+	// it; everything else is fetched fresh by Info.
+	rec *ContainerInfo
+	// rootfs is the snapshot's mounts as NewContainer's Prepare returned
+	// them, so the first NewTask needs no Mounts round trip.
+	rootfs []mount.Mount
 }
 
 // ID is the container's ID.
@@ -185,16 +192,29 @@ func (c *Client) NewContainer(ctx context.Context, id string, opts ...NewContain
 		cleanup()
 		return nil, errdefs.FromGRPC(err)
 	}
-	return &Container{c: c, id: r.Container.GetId()}, nil
+	rec := containerFromProto(r.Container)
+	return &Container{c: c, id: r.Container.GetId(), rec: &rec, rootfs: info.rootfsMounts}, nil
 }
 
 // LoadContainer returns a handle on an existing container.
 func (c *Client) LoadContainer(ctx context.Context, id string) (*Container, error) {
 	ctx = c.withNamespace(ctx)
-	if _, err := c.ContainerService().Get(ctx, &containersapi.GetContainerRequest{Id: id}); err != nil {
+	r, err := c.ContainerService().Get(ctx, &containersapi.GetContainerRequest{Id: id})
+	if err != nil {
 		return nil, errdefs.FromGRPC(err)
 	}
-	return &Container{c: c, id: id}, nil
+	rec := containerFromProto(r.Container)
+	return &Container{c: c, id: id, rec: &rec}, nil
+}
+
+// record returns the record the handle was made with, else fetches it:
+// for the immutable parts (runtime, snapshotter, snapshot key) that task
+// creation and deletion need, without a round trip each.
+func (ct *Container) record(ctx context.Context) (ContainerInfo, error) {
+	if ct.rec != nil {
+		return *ct.rec, nil
+	}
+	return ct.Info(ctx)
 }
 
 // Containers lists container records matching any of the filters.
@@ -265,7 +285,7 @@ type DeleteOpts func(ctx context.Context, c *Client, info ContainerInfo) error
 func (ct *Container) Delete(ctx context.Context, opts ...DeleteOpts) error {
 	ctx = ct.c.withNamespace(ctx)
 	if len(opts) > 0 {
-		info, err := ct.Info(ctx)
+		info, err := ct.record(ctx)
 		if err != nil {
 			return err
 		}

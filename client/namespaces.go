@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"sort"
+	"sync"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -60,4 +61,30 @@ func (n *Namespaces) List(ctx context.Context) ([]string, error) {
 func (n *Namespaces) Delete(ctx context.Context, name string) error {
 	_, err := n.c.NamespaceService().Delete(ctx, &namespacesapi.DeleteNamespaceRequest{Name: name})
 	return errdefs.FromGRPC(err)
+}
+
+// nsDefaults caches the labels of namespaces the client read its defaults
+// (runtime, snapshotter) from: one Get per namespace for the client's life
+// rather than one per default asked for, which is a round trip off every
+// `ctr run`. A namespace that does not exist has no labels.
+type nsDefaults struct {
+	mu     sync.Mutex
+	labels map[string]map[string]string
+}
+
+func (c *Client) namespaceDefaults(ctx context.Context, ns string) (map[string]string, error) {
+	c.nsDefaults.mu.Lock()
+	defer c.nsDefaults.mu.Unlock()
+	if l, ok := c.nsDefaults.labels[ns]; ok {
+		return l, nil
+	}
+	l, err := c.Namespaces().Labels(ctx, ns)
+	if err != nil && !errdefs.IsNotFound(err) {
+		return nil, err
+	}
+	if c.nsDefaults.labels == nil {
+		c.nsDefaults.labels = map[string]map[string]string{}
+	}
+	c.nsDefaults.labels[ns] = l
+	return l, nil
 }

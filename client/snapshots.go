@@ -4,7 +4,6 @@ import (
 	"context"
 
 	snapshotsapi "github.com/berth-containers/berth/api/services/snapshots/v1"
-	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/namespaces"
 	"github.com/berth-containers/berth/snapshots"
 )
@@ -32,8 +31,8 @@ func (c *Client) SnapshotService(name string) snapshots.Snapshotter {
 func (c *Client) DefaultSnapshotterFor(ctx context.Context) (string, error) {
 	ctx = c.withNamespace(ctx)
 	ns, _ := namespaces.Namespace(ctx)
-	labels, err := c.Namespaces().Labels(ctx, ns)
-	if err != nil && !errdefs.IsNotFound(err) {
+	labels, err := c.namespaceDefaults(ctx, ns)
+	if err != nil {
 		return "", err
 	}
 	if sn := labels[SnapshotterLabel]; sn != "" {

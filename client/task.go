@@ -107,7 +107,7 @@ type Process struct {
 // NewTask creates the container's task (not yet started) with IO from ioCreate.
 func (ct *Container) NewTask(ctx context.Context, ioCreate cio.Creator, opts ...NewTaskOpts) (_ *Task, retErr error) {
 	ctx = ct.c.withNamespace(ctx)
-	info, err := ct.Info(ctx)
+	info, err := ct.record(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,9 @@ func (ct *Container) NewTask(ctx context.Context, ioCreate cio.Creator, opts ...
 	}
 	// The client, like containerd's, resolves the container's snapshot
 	// into mounts; the shim mounts them as the rootfs.
-	if info.SnapshotKey != "" && len(req.Rootfs) == 0 {
+	if info.SnapshotKey != "" && len(req.Rootfs) == 0 && len(ct.rootfs) > 0 {
+		req.Rootfs = mountsToProto(ct.rootfs)
+	} else if info.SnapshotKey != "" && len(req.Rootfs) == 0 {
 		r, err := snapshotsapi.NewSnapshotsClient(ct.c.conn).Mounts(ctx, &snapshotsapi.MountsRequest{
 			Snapshotter: info.Snapshotter, Key: info.SnapshotKey,
 		})

@@ -49,14 +49,48 @@ var containerCreateCommand = &cli.Command{
 
 // newContainer builds the container record from flags. Image-based
 // creation is added by the runtime work (see run.go).
-func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, id string, args []string) (*client.Container, error) {
+func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, id string, args []string) (_ *client.Container, retErr error) {
 	// The lease keeps the snapshot prepared for the container from the
-	// garbage collector until the container record references it.
-	ctx, done, err := cl.WithLease(ctx)
-	if err != nil {
-		return nil, err
+	// garbage collector until the container record references it. It is
+	// taken, and the namespace's defaults read, while the image resolves
+	// and the spec is built (which need neither): two round trips, one of
+	// them a commit, off `ctr run`'s path.
+	type leased struct {
+		ctx  context.Context
+		done func(context.Context) error
+		err  error
 	}
-	defer done(context.WithoutCancel(ctx))
+	lch := make(chan leased, 1)
+	go func() {
+		lctx, done, err := cl.WithLease(ctx)
+		if err == nil && !c.IsSet("runtime") {
+			cl.DefaultRuntimeFor(ctx) // cached for the call below
+		}
+		lch <- leased{lctx, done, err}
+	}()
+	var lease *leased
+	defer func() {
+		if lease == nil {
+			l := <-lch
+			lease = &l
+		}
+		if lease.err != nil {
+			return
+		}
+		if retErr != nil {
+			lease.done(context.WithoutCancel(lease.ctx))
+			return
+		}
+		// The record references the snapshot now, so the lease has done
+		// its job: delete it while the task is created rather than
+		// before (a round trip and a commit off the path too).
+		// newClient's cancel waits for it before ctr exits.
+		background.Add(1)
+		go func() {
+			defer background.Done()
+			lease.done(context.WithoutCancel(lease.ctx))
+		}()
+	}()
 	labels, err := parseLabels(c.StringSlice("label"))
 	if err != nil {
 		return nil, err
@@ -105,7 +139,12 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 		client.WithContainerLabels(labels),
 		client.WithNewSpec(specOpts...),
 	)
-	return cl.NewContainer(ctx, id, opts...)
+	l := <-lch
+	lease = &l
+	if l.err != nil {
+		return nil, l.err
+	}
+	return cl.NewContainer(l.ctx, id, opts...)
 }
 
 // imageContainerOpts is replaced by the image-aware version once images
@@ -121,6 +160,12 @@ func deleteContainer(ctx context.Context, cl *client.Client, id string, withSnap
 	if err != nil {
 		return err
 	}
+	return deleteLoaded(ctx, ct, withSnapshot)
+}
+
+// deleteLoaded deletes the container of a handle ctr already holds (the
+// one it just ran), with no extra round trip to load it again.
+func deleteLoaded(ctx context.Context, ct *client.Container, withSnapshot bool) error {
 	var opts []client.DeleteOpts
 	if withSnapshot && deleteSnapshotOpt != nil {
 		opts = append(opts, deleteSnapshotOpt)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -100,5 +101,9 @@ func newClient(c *cli.Context) (*client.Client, context.Context, context.CancelF
 		return nil, nil, nil, err
 	}
 	ctx, cancel := appContext(c)
-	return cl, ctx, func() { cancel(); cl.Close() }, nil
+	return cl, ctx, func() { background.Wait(); cancel(); cl.Close() }, nil
 }
+
+// background is work a command left running beside its main path (see
+// newContainer); it ends before the client closes.
+var background sync.WaitGroup

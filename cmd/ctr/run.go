@@ -12,13 +12,10 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
 
-	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
 )
 
 func consoleCurrent() console.Console { return console.Current() }
-
-func ctClient(ct *client.Container) *client.Client { return ct.Client() }
 
 // runFlags are run's own flags beside the container flags.
 var runFlags = []cli.Flag{
@@ -79,7 +76,7 @@ var runCommand = &cli.Command{
 			if _, ok := err.(cli.ExitCoder); !ok {
 				// A task that never ran leaves its container behind
 				// unless we clean up here.
-				deleteContainer(ctx, cl, id, true)
+				deleteLoaded(ctx, ct, true)
 			}
 		}
 		return err

@@ -305,7 +305,7 @@ func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, d
 	}
 	code, err := runAttached(ctx, c, task, tty, &stdin)
 	if rm {
-		if derr := deleteContainer(context.WithoutCancel(ctx), ctClient(ct), ct.ID(), true); derr != nil && err == nil {
+		if derr := deleteLoaded(context.WithoutCancel(ctx), ct, true); derr != nil && err == nil {
 			err = derr
 		}
 	}
