@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -31,22 +33,34 @@ var containersCommand = &cli.Command{
 					return err
 				}
 				defer cancel()
-				cs, err := cl.Containers(ctx, c.Args().Slice()...)
+				cs, err := cl.ContainerSummaries(ctx, c.Args().Slice()...)
 				if err != nil {
 					return err
 				}
+				// One write at the end: tabwriter writes every cell and
+				// its padding separately, a system call each.
+				out := bufio.NewWriterSize(os.Stdout, 64<<10)
 				if c.Bool("quiet") {
 					for _, ct := range cs {
-						fmt.Println(ct.ID)
+						out.WriteString(ct.ID)
+						out.WriteByte('\n')
 					}
-					return nil
+					return out.Flush()
 				}
-				w := newTabWriter()
-				fmt.Fprintln(w, "CONTAINER\tIMAGE\tRUNTIME\t")
+				w := newTabWriterTo(out)
+				w.Write([]byte("CONTAINER\tIMAGE\tRUNTIME\t\n"))
+				var line []byte
 				for _, ct := range cs {
-					fmt.Fprintf(w, "%s\t%s\t%s\t\n", ct.ID, orDash(ct.Image), ct.Runtime.Name)
+					line = append(line[:0], ct.ID...)
+					line = append(append(line, '\t'), orDash(ct.Image)...)
+					line = append(append(line, '\t'), ct.Runtime...)
+					line = append(line, "\t\n"...)
+					w.Write(line)
 				}
-				return w.Flush()
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				return out.Flush()
 			},
 		},
 		{

@@ -3,14 +3,19 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 )
 
-func newTabWriter() *tabwriter.Writer {
-	return tabwriter.NewWriter(os.Stdout, 4, 8, 4, ' ', 0)
+func newTabWriter() *tabwriter.Writer { return newTabWriterTo(os.Stdout) }
+
+// newTabWriterTo is newTabWriter writing to out (a bufio.Writer, say: a
+// tabwriter writes each cell and its padding separately).
+func newTabWriterTo(out io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(out, 4, 8, 4, ' ', 0)
 }
 
 // parseLabels turns "k=v" arguments into a map; "k=" and "k" give "".
