@@ -62,7 +62,9 @@ func (f *fakeContainers) ListStream(r *containersapi.ListContainersRequest, s co
 	return nil
 }
 
-type fakeVersion struct{ versionapi.UnimplementedVersionServer }
+type fakeVersion struct {
+	versionapi.UnimplementedVersionServer
+}
 
 func (fakeVersion) Version(context.Context, *emptypb.Empty) (*versionapi.VersionResponse, error) {
 	return &versionapi.VersionResponse{Version: "test"}, nil
