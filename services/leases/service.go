@@ -13,20 +13,25 @@ import (
 	"github.com/berth-containers/berth/metadata"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/plugin"
+	"github.com/berth-containers/berth/services/storage"
 )
 
 func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.GRPCPlugin,
 		ID:       "leases",
-		Requires: []plugin.Type{plugin.MetadataPlugin},
+		Requires: []plugin.Type{plugin.MetadataPlugin, plugin.GCPlugin},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			m, err := ic.GetByID(plugin.MetadataPlugin, "bolt")
 			if err != nil {
 				return nil, err
 			}
 			db := m.(*metadata.DB)
-			return &service{store: metadata.NewLeaseStore(db), db: db}, nil
+			gc := directCollector(db)
+			if c := storage.GetCollector(ic); c != nil {
+				gc = collector{trigger: c.Trigger, sync: c.Collect}
+			}
+			return &service{store: metadata.NewLeaseStore(db), gc: gc}, nil
 		},
 	})
 }
@@ -34,7 +39,7 @@ func init() {
 type service struct {
 	api.UnimplementedLeasesServer
 	store *metadata.LeaseStore
-	db    *metadata.DB
+	gc    collector
 }
 
 func (s *service) Register(srv *grpc.Server) error {
@@ -54,7 +59,7 @@ func (s *service) Delete(ctx context.Context, r *api.DeleteRequest) (*emptypb.Em
 	if err := s.store.Delete(ctx, r.Id); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	if err := collect(ctx, s.db, r.Sync); err != nil {
+	if err := s.gc.collect(ctx, r.Sync); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	return &emptypb.Empty{}, nil
