@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,15 @@ func TestRunImage(t *testing.T) {
 		if exitCode(err) != 3 {
 			t.Fatalf("exit %d want 3: %s", exitCode(err), out)
 		}
+		// The same id again at once: the new task waits for the last one's
+		// teardown (bundle, runc state) that Delete left running.
+		for i := 0; i < 3; i++ {
+			mustContain(t, d.ctr("run", "--rm", busyboxRef, "again", "echo", fmt.Sprint("round-", i)), fmt.Sprint("round-", i))
+		}
+		d.ctr("run", "-d", busyboxRef, "again", "sleep", "1000")
+		mustContain(t, d.ctr("t", "ls"), "again", "RUNNING")
+		d.ctr("t", "rm", "-f", "again")
+		d.ctr("c", "rm", "again")
 		// Two steps: container create, then task start (attached and -d).
 		d.ctr("c", "create", busyboxRef, "two", "sh", "-c", "echo two-step")
 		// Attached, task start deletes the task when it exits.

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-containers/berth/cio"
+	"github.com/berth-containers/berth/pkg/namespaces"
 )
 
 // debianShimConfig points containerd's runc runtime name at Debian's
@@ -118,15 +122,64 @@ func TestRunRootfsExitCodes(t *testing.T) {
 
 func assertNoBundles(t *testing.T, d *daemon) {
 	t.Helper()
+	// A deleted task's shim shutdown and bundle removal finish just after
+	// the delete answers; give them a moment, not forever.
 	dir := filepath.Join(d.State, "io.containerd.runtime.v2.task", "default")
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 0 {
-		t.Fatalf("bundles left in %s: %v", dir, entries)
+	var left []os.DirEntry
+	mounted := false
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, _ = os.ReadDir(dir)
+		data, _ := os.ReadFile("/proc/self/mountinfo")
+		mounted = strings.Contains(string(data), d.State+"/")
+		if (len(left) == 0 && !mounted) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	data, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(data), d.State+"/") {
+	if len(left) != 0 {
+		t.Fatalf("bundles left in %s: %v", dir, left)
+	}
+	if mounted {
 		t.Fatalf("mounts left under %s", d.State)
 	}
+}
+
+// TestTaskRecreatedAtOnce: a task deleted and created again for the same
+// container without a pause (the daemon finishes a delete's teardown in
+// the background; the next create must wait for it, not trip over the old
+// bundle or runc state).
+func TestTaskRecreatedAtOnce(t *testing.T) {
+	forEachShim(t, func(t *testing.T, d *daemon) {
+		d.ctr("c", "create", "--rootfs", busyboxRootfs(t), "again", "true")
+		c := loadClient(t, d)
+		ctx := namespaces.WithNamespace(context.Background(), "default")
+		ct, err := c.LoadContainer(ctx, "again")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			task, err := ct.NewTask(ctx, cio.NullIO)
+			if err != nil {
+				t.Fatalf("round %d: create: %v", i, err)
+			}
+			statusC, err := task.Wait(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := task.Start(ctx); err != nil {
+				t.Fatalf("round %d: start: %v", i, err)
+			}
+			if code, _, _ := (<-statusC).Result(); code != 0 {
+				t.Fatalf("round %d: exit %d", i, code)
+			}
+			if _, err := task.Delete(ctx); err != nil {
+				t.Fatalf("round %d: delete: %v", i, err)
+			}
+		}
+		d.ctr("c", "rm", "again")
+		assertNoBundles(t, d)
+	})
 }
 
 func TestCreateStartExecLifecycle(t *testing.T) {
