@@ -28,34 +28,29 @@ type ContainerSummary struct {
 // decoding of each record only its ID, image and runtime name: a listing
 // of many containers spends most of its time on the rest (the spec above
 // all, kilobytes of JSON per container) if it decodes whole records. It
-// streams (Containers.ListStream, one container per message, so decoding
-// overlaps the daemon's sending and no reply nears the message size limit)
-// and falls back to Containers.List for daemons without ListStream.
+// asks for the list in one reply (Containers.List); a list too big for one
+// message (ResourceExhausted, from either end) comes again through
+// Containers.ListStream, one container per message. List goes first as
+// it is the faster of the two by far: a stream costs each side a message's
+// framing and hand-offs per container (1000 containers: ~5 ms against
+// ~8 ms, containerd's daemon and ours alike).
 func (c *Client) ContainerSummaries(ctx context.Context, filters ...string) ([]ContainerSummary, error) {
 	ctx = c.withNamespace(ctx)
-	svc := c.ContainerService()
 	req := &containersapi.ListContainersRequest{Filters: filters}
 	var d summaryDecoder
-	stream, err := svc.ListStream(ctx, req, grpc.ForceCodecV2(summaryCodec{}))
+	err := c.conn.Invoke(ctx, containersapi.Containers_List_FullMethodName, req, &summaryResponse{&d}, grpc.ForceCodecV2(summaryCodec{}))
 	if err == nil {
-		for {
-			var m summaryMessage
-			m.d = &d
-			if err = stream.RecvMsg(&m); err != nil {
-				break
-			}
-		}
-		if errors.Is(err, io.EOF) {
-			return d.out, nil
-		}
+		return d.out, nil
 	}
-	if status.Code(err) != codes.Unimplemented {
+	if status.Code(err) != codes.ResourceExhausted {
 		return nil, errdefs.FromGRPC(err)
 	}
 	d.out = d.out[:0]
-	var r summaryResponse
-	r.d = &d
-	if err := c.conn.Invoke(ctx, containersapi.Containers_List_FullMethodName, req, &r, grpc.ForceCodecV2(summaryCodec{})); err != nil {
+	stream, err := c.ContainerService().ListStream(ctx, req, grpc.ForceCodecV2(summaryCodec{}))
+	for err == nil {
+		err = stream.RecvMsg(&summaryMessage{&d})
+	}
+	if !errors.Is(err, io.EOF) {
 		return nil, errdefs.FromGRPC(err)
 	}
 	return d.out, nil

@@ -11,7 +11,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -27,10 +29,11 @@ import (
 // unimplemented, as in daemons older than containerd 1.5.
 type fakeContainers struct {
 	containersapi.UnimplementedContainersServer
-	list   []*containersapi.Container
-	stream bool
-	err    error
-	calls  []string // method, namespace and filters of each call
+	list    []*containersapi.Container
+	stream  bool
+	err     error    // from both
+	listErr error    // from List only
+	calls   []string // method, namespace and filters of each call
 }
 
 func (f *fakeContainers) record(ctx context.Context, method string, r *containersapi.ListContainersRequest) {
@@ -40,6 +43,9 @@ func (f *fakeContainers) record(ctx context.Context, method string, r *container
 
 func (f *fakeContainers) List(ctx context.Context, r *containersapi.ListContainersRequest) (*containersapi.ListContainersResponse, error) {
 	f.record(ctx, "List", r)
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -127,41 +133,45 @@ func summariesOf(cs []*containersapi.Container) []ContainerSummary {
 }
 
 func TestContainerSummaries(t *testing.T) {
+	tooBig := status.Error(codes.ResourceExhausted, "grpc: trying to send message larger than max")
 	for _, tc := range []struct {
 		name      string
 		n         int
+		specSize  int
 		stream    bool
 		filters   []string
-		err       error
+		listErr   error // from List only
+		err       error // from both
 		wantCalls []string
 		wantErr   func(error) bool
 	}{
-		{name: "stream", n: 50, stream: true, filters: []string{"image==x", "id==y"},
-			wantCalls: []string{`ListStream [test] ["image==x" "id==y"]`}},
-		{name: "stream, nothing", stream: true, wantCalls: []string{`ListStream [test] []`}},
-		{name: "no ListStream: List", n: 50, filters: []string{"labels.a"},
-			wantCalls: []string{`List [test] ["labels.a"]`}},
-		{name: "no ListStream: List, nothing", wantCalls: []string{`List [test] []`}},
-		// Bigger than a message could be: the stream sends them one by one.
-		{name: "stream, more than 16 MiB", n: 60, stream: true, wantCalls: []string{`ListStream [test] []`}},
-		{name: "stream error", stream: true, err: errdefs.ToGRPC(fmt.Errorf("no: %w", errdefs.ErrInvalidArgument)),
-			wantCalls: []string{`ListStream [test] []`}, wantErr: errdefs.IsInvalidArgument},
-		{name: "List error", err: errdefs.ToGRPC(fmt.Errorf("no: %w", errdefs.ErrNotFound)),
-			wantCalls: []string{`List [test] []`}, wantErr: errdefs.IsNotFound},
+		{name: "List", n: 50, stream: true, filters: []string{"image==x", "id==y"},
+			wantCalls: []string{`List [test] ["image==x" "id==y"]`}},
+		{name: "List, nothing", stream: true, wantCalls: []string{`List [test] []`}},
+		{name: "more than 16 MiB: ListStream", n: 60, specSize: 300 << 10, stream: true,
+			wantCalls: []string{`List [test] []`, `ListStream [test] []`}},
+		{name: "daemon cannot send it: ListStream", n: 50, stream: true, listErr: tooBig, filters: []string{"labels.a"},
+			wantCalls: []string{`List [test] ["labels.a"]`, `ListStream [test] ["labels.a"]`}},
+		{name: "too big and no ListStream", n: 5, listErr: tooBig,
+			wantCalls: []string{`List [test] []`}, wantErr: errdefs.IsNotImplemented},
+		{name: "List error", stream: true, err: errdefs.ToGRPC(fmt.Errorf("no: %w", errdefs.ErrInvalidArgument)),
+			wantCalls: []string{`List [test] []`}, wantErr: errdefs.IsInvalidArgument},
+		{name: "ListStream error", stream: true, listErr: tooBig, err: errdefs.ToGRPC(fmt.Errorf("no: %w", errdefs.ErrNotFound)),
+			wantCalls: []string{`List [test] []`, `ListStream [test] []`}, wantErr: errdefs.IsNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			list := testRecords(tc.n)
-			if strings.Contains(tc.name, "16 MiB") {
-				for _, c := range list {
-					c.Spec.Value = make([]byte, 300<<10)
+			for _, c := range list {
+				if tc.specSize > 0 {
+					c.Spec.Value = make([]byte, tc.specSize)
 				}
 			}
-			f := &fakeContainers{list: list, stream: tc.stream, err: tc.err}
+			f := &fakeContainers{list: list, stream: tc.stream, listErr: tc.listErr, err: tc.err}
 			c := newFakeContainersClient(t, f)
 			got, err := c.ContainerSummaries(context.Background(), tc.filters...)
 			if tc.wantErr != nil {
-				if !tc.wantErr(err) {
-					t.Fatalf("err = %v", err)
+				if !tc.wantErr(err) || got != nil {
+					t.Fatalf("got %d, err = %v", len(got), err)
 				}
 			} else if err != nil {
 				t.Fatal(err)
