@@ -25,6 +25,9 @@ import (
 	"github.com/berth-containers/berth/pkg/namespaces"
 )
 
+// maxMsgSize bounds the messages the client sends and accepts.
+const maxMsgSize = 16 << 20
+
 // DefaultAddress is berthd's socket.
 const DefaultAddress = "/run/berth/berth.sock"
 
@@ -93,7 +96,15 @@ func New(address string, opts ...Opt) (*Client, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20), grpc.MaxCallSendMsgSize(16<<20)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
+		// A reply of the largest size accepted flows without stopping for
+		// window updates. The default starts at 64 KiB and grows only as
+		// gRPC measures the link: listing 1000 containers with 6 KB specs
+		// (6 MB) took ~20 ms instead of ~14 ms (medians; 0.24 MB: no
+		// difference). Memory goes only to what the daemon has sent and
+		// the caller not yet read.
+		grpc.WithInitialWindowSize(maxMsgSize),
+		grpc.WithInitialConnWindowSize(maxMsgSize),
 	}
 	dial = append(dial, o.dialOpts...)
 	conn, err := grpc.NewClient("passthrough:///"+path, dial...)
