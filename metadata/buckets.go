@@ -206,27 +206,49 @@ func readAny(v []byte) (*anypb.Any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	a := &anypb.Any{}
+	typeURL, value, ok := parseAny(v)
+	if !ok {
+		return unmarshalAny(v)
+	}
+	a := &anypb.Any{TypeUrl: string(typeURL)}
+	if value != nil {
+		a.Value = append([]byte(nil), value...)
+	}
+	return a, nil
+}
+
+// parseAny splits a marshalled Any of fields 1 (type URL, valid UTF-8)
+// and 2 (value) into them, in place; false for anything else.
+func parseAny(v []byte) (typeURL, value []byte, ok bool) {
 	for b := v; len(b) > 0; {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || typ != protowire.BytesType || (num != 1 && num != 2) {
-			return unmarshalAny(v)
+			return nil, nil, false
 		}
 		field, m := protowire.ConsumeBytes(b[n:])
 		if m < 0 {
-			return unmarshalAny(v)
+			return nil, nil, false
 		}
 		if num == 1 {
 			if !utf8.Valid(field) {
-				return unmarshalAny(v)
+				return nil, nil, false
 			}
-			a.TypeUrl = string(field)
+			typeURL = field
 		} else {
-			a.Value = append([]byte(nil), field...)
+			value = field
 		}
 		b = b[n+m:]
 	}
-	return a, nil
+	return typeURL, value, true
+}
+
+// anyParses reports whether v decodes as an Any, without keeping it.
+func anyParses(v []byte) bool {
+	if _, _, ok := parseAny(v); ok {
+		return true
+	}
+	_, err := unmarshalAny(v)
+	return err == nil
 }
 
 func unmarshalAny(v []byte) (*anypb.Any, error) {

@@ -73,14 +73,140 @@ func (s *ContainerStore) List(ctx context.Context, exprs ...string) ([]Container
 	return listObjects(ctx, s.db, bucketContainers, exprs, readContainer, containerAdaptor, containerErr)
 }
 
-// Walk calls fn with each container matching any of the filters, in ID
-// order, without collecting them: what a listing service needs to turn
-// each record into its reply as it goes. fn runs inside the read
-// transaction, so it must not block; c is reused for the next container,
-// so fn copies what it keeps (the strings, maps and Anys it points to are
-// its own). An error from fn ends the walk and is returned.
-func (s *ContainerStore) Walk(ctx context.Context, fn func(c *Container) error, exprs ...string) error {
-	return walkObjects(ctx, s.db, bucketContainers, exprs, readContainer, containerAdaptor, containerErr, fn)
+// StoredContainer is a container record as stored, for a caller that
+// re-encodes records without decoding them (a List reply): its byte
+// slices point into the database's memory map and are valid only during
+// the WalkStored callback that gets them.
+type StoredContainer struct {
+	ID, Image, Snapshotter, SnapshotKey, SandboxID []byte
+	RuntimeName                                    []byte
+	// Spec and RuntimeOptions are marshalled google.protobuf.Anys (nil
+	// when unset), checked to parse as one.
+	Spec, RuntimeOptions []byte
+	CreatedAt, UpdatedAt time.Time
+
+	labels, extensions *bolt.Bucket
+}
+
+// Labels calls fn with each label, in key order.
+func (c *StoredContainer) Labels(fn func(k, v []byte)) { forEachValue(c.labels, fn) }
+
+// Extensions calls fn with each extension's name and marshalled Any, in
+// name order.
+func (c *StoredContainer) Extensions(fn func(name, value []byte)) { forEachValue(c.extensions, fn) }
+
+func forEachValue(b *bolt.Bucket, fn func(k, v []byte)) {
+	if b == nil {
+		return
+	}
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		if v != nil {
+			fn(k, v)
+		}
+	}
+}
+
+// WalkStored is Walk handing out records as stored, undecoded; see
+// StoredContainer for how long they are valid. A record that does not
+// parse ends the walk with the error Get or List would give for it.
+func (s *ContainerStore) WalkStored(ctx context.Context, fn func(c *StoredContainer) error, exprs ...string) error {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return err
+	}
+	f, err := filters.ParseAll(exprs...)
+	if err != nil {
+		return err
+	}
+	return s.db.view(ctx, func(tx *bolt.Tx) error {
+		b := nsBucket(tx, ns, bucketContainers)
+		if b == nil {
+			return nil
+		}
+		var sc StoredContainer
+		return b.ForEach(func(k, v []byte) error {
+			if v != nil {
+				return nil
+			}
+			cb := b.Bucket(k)
+			if f != filters.Always {
+				// Filters match decoded records; only a filtered list pays.
+				c, err := readContainer(string(k), cb)
+				if err != nil {
+					return containerErr(string(k), ns, err)
+				}
+				if !f.Match(containerAdaptor(&c)) {
+					return nil
+				}
+			}
+			if err := readStoredContainer(k, cb, &sc); err != nil {
+				return containerErr(string(k), ns, err)
+			}
+			return fn(&sc)
+		})
+	})
+}
+
+// readStoredContainer is readContainer without the decoding: one pass of
+// a cursor, values left in place, Anys and times checked as readContainer
+// checks them.
+func readStoredContainer(id []byte, b *bolt.Bucket, c *StoredContainer) error {
+	*c = StoredContainer{ID: id}
+	cur := b.Cursor()
+	for k, v := cur.First(); k != nil; k, v = cur.Next() {
+		var err error
+		if v == nil {
+			switch {
+			case bytes.Equal(k, bucketLabels):
+				c.labels = b.Bucket(k)
+			case bytes.Equal(k, bucketExtensions):
+				c.extensions = b.Bucket(k)
+				c.extensions.ForEach(func(name, v []byte) error {
+					if err == nil && v != nil && !anyParses(v) {
+						err = fmt.Errorf("extension %q: corrupt Any: %w", name, errdefs.ErrUnknown)
+					}
+					return nil
+				})
+			case bytes.Equal(k, bucketRuntime):
+				forEachValue(b.Bucket(k), func(k, v []byte) {
+					switch {
+					case bytes.Equal(k, keyName):
+						c.RuntimeName = v
+					case bytes.Equal(k, keyOptions):
+						c.RuntimeOptions = v
+						if !anyParses(v) {
+							err = fmt.Errorf("runtime options: corrupt Any: %w", errdefs.ErrUnknown)
+						}
+					}
+				})
+			}
+		} else {
+			switch {
+			case bytes.Equal(k, keyImage):
+				c.Image = v
+			case bytes.Equal(k, keySpec):
+				c.Spec = v
+				if !anyParses(v) {
+					err = fmt.Errorf("spec: corrupt Any: %w", errdefs.ErrUnknown)
+				}
+			case bytes.Equal(k, keySnapshotter):
+				c.Snapshotter = v
+			case bytes.Equal(k, keySnapshotKey):
+				c.SnapshotKey = v
+			case bytes.Equal(k, keySandboxID):
+				c.SandboxID = v
+			case bytes.Equal(k, keyCreatedAt):
+				err = decodeTime(k, v, &c.CreatedAt)
+			case bytes.Equal(k, keyUpdatedAt):
+				err = decodeTime(k, v, &c.UpdatedAt)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func containerAdaptor(c *Container) filters.Adaptor {

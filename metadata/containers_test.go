@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -318,14 +319,129 @@ func BenchmarkContainerList(b *testing.B) {
 	}
 }
 
-func BenchmarkContainerWalk(b *testing.B) {
+func BenchmarkContainerWalkStored(b *testing.B) {
 	s, ctx := benchContainers(b, 1000, 100)
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0
-		if err := s.Walk(ctx, func(*Container) error { n++; return nil }); err != nil || n != 1000 {
+		if err := s.WalkStored(ctx, func(*StoredContainer) error { n++; return nil }); err != nil || n != 1000 {
 			b.Fatal(n, err)
 		}
+	}
+}
+
+func TestContainerWalkStored(t *testing.T) {
+	db := newTestDB(t)
+	s, ctx := NewContainerStore(db), nsCtx("default")
+	web := testContainer("web")
+	web.Image, web.Labels = "nginx", map[string]string{"tier": "front", "app": "web"}
+	web.Snapshotter, web.SnapshotKey, web.SandboxID = "overlayfs", "web-snap", "sb"
+	web.Extensions = map[string]*anypb.Any{"ext": testAny("e")}
+	for _, c := range []Container{web, testContainer("db")} {
+		if _, err := s.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stored record, copied out of the callback, as a Container.
+	walk := func(filters ...string) ([]Container, error) {
+		var out []Container
+		err := s.WalkStored(ctx, func(sc *StoredContainer) error {
+			c := Container{ID: string(sc.ID), Image: string(sc.Image), Snapshotter: string(sc.Snapshotter),
+				SnapshotKey: string(sc.SnapshotKey), SandboxID: string(sc.SandboxID),
+				Runtime: RuntimeInfo{Name: string(sc.RuntimeName)}, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt}
+			var err error
+			if c.Spec, err = readAny(sc.Spec); err != nil {
+				return err
+			}
+			if c.Runtime.Options, err = readAny(sc.RuntimeOptions); err != nil {
+				return err
+			}
+			sc.Labels(func(k, v []byte) {
+				if c.Labels == nil {
+					c.Labels = map[string]string{}
+				}
+				c.Labels[string(k)] = string(v)
+			})
+			sc.Extensions(func(k, v []byte) {
+				if c.Extensions == nil {
+					c.Extensions = map[string]*anypb.Any{}
+				}
+				c.Extensions[string(k)], err = readAny(v)
+			})
+			out = append(out, c)
+			return err
+		}, filters...)
+		return out, err
+	}
+	for _, filters := range [][]string{nil, {"id==web"}, {"labels.tier==front"}, {"id==db", "image==nginx"}, {"id==nope"}} {
+		got, err := walk(filters...)
+		if err != nil {
+			t.Fatalf("%q: %v", filters, err)
+		}
+		want, err := s.List(ctx, filters...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: walked %d, listed %d", filters, len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Image != w.Image || g.Snapshotter != w.Snapshotter || g.SnapshotKey != w.SnapshotKey ||
+				g.SandboxID != w.SandboxID || g.Runtime.Name != w.Runtime.Name || !proto.Equal(g.Runtime.Options, w.Runtime.Options) ||
+				!proto.Equal(g.Spec, w.Spec) || fmt.Sprint(g.Labels) != fmt.Sprint(w.Labels) || len(g.Extensions) != len(w.Extensions) ||
+				!g.CreatedAt.Equal(w.CreatedAt) || !g.UpdatedAt.Equal(w.UpdatedAt) {
+				t.Fatalf("%q: walked %+v\nlisted %+v", filters, g, w)
+			}
+			for k, v := range w.Extensions {
+				if !proto.Equal(g.Extensions[k], v) {
+					t.Fatalf("extension %q: %v, want %v", k, g.Extensions[k], v)
+				}
+			}
+		}
+	}
+	if err := s.WalkStored(ctx, func(*StoredContainer) error { return nil }, "id=="); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("bad filter: %v", err)
+	}
+	stop := errors.New("stop")
+	if err := s.WalkStored(ctx, func(*StoredContainer) error { return stop }); err != stop {
+		t.Fatalf("callback error: %v", err)
+	}
+	if err := s.WalkStored(context.Background(), func(*StoredContainer) error { return nil }); !errdefs.IsInvalidArgument(err) {
+		t.Fatalf("no namespace: %v", err)
+	}
+
+	// Corrupt records fail the walk as they fail Get, naming the container.
+	corruptAny := []byte{0x0a, 0x7f}
+	for _, tc := range []struct {
+		name string
+		path [][]byte
+		key  []byte
+	}{
+		{"spec", nil, keySpec},
+		{"runtime options", [][]byte{bucketRuntime}, keyOptions},
+		{"extension", [][]byte{bucketExtensions}, []byte("ext")},
+		{"createdat", nil, keyCreatedAt},
+	} {
+		t.Run("corrupt "+tc.name, func(t *testing.T) {
+			var old []byte
+			set := func(v []byte) {
+				if err := db.update(ctx, func(tx *bolt.Tx) error {
+					b := nsBucket(tx, "default", bucketContainers, append([][]byte{[]byte("web")}, tc.path...)...)
+					old = append([]byte(nil), b.Get(tc.key)...)
+					return b.Put(tc.key, v)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set(corruptAny)
+			defer set(old)
+			_, getErr := s.Get(ctx, "web")
+			err := s.WalkStored(ctx, func(*StoredContainer) error { return nil })
+			if !errors.Is(err, errdefs.ErrUnknown) || !strings.Contains(err.Error(), `container "web"`) || getErr == nil {
+				t.Fatalf("walk: %v (get: %v)", err, getErr)
+			}
+		})
 	}
 }
 

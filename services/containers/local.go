@@ -29,10 +29,10 @@ func (l *local) Get(ctx context.Context, id string) (metadata.Container, error) 
 	return l.store.Get(ctx, id)
 }
 
-// Walk calls fn with each container matching any of the filters; see
-// metadata.ContainerStore.Walk for what fn may keep.
-func (l *local) Walk(ctx context.Context, fn func(*metadata.Container) error, filters ...string) error {
-	return l.store.Walk(ctx, fn, filters...)
+// WalkStored calls fn with each container matching any of the filters, as
+// stored; see metadata.StoredContainer for how long it is valid.
+func (l *local) WalkStored(ctx context.Context, fn func(*metadata.StoredContainer) error, filters ...string) error {
+	return l.store.WalkStored(ctx, fn, filters...)
 }
 
 func (l *local) Create(ctx context.Context, c metadata.Container) (metadata.Container, error) {

@@ -55,11 +55,11 @@ func (s *service) Get(ctx context.Context, r *api.GetContainerRequest) (*api.Get
 }
 
 func (s *service) List(ctx context.Context, r *api.ListContainersRequest) (*api.ListContainersResponse, error) {
-	cs, err := s.list(ctx, r.Filters)
+	l, err := s.encodeList(ctx, r.Filters)
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	return &api.ListContainersResponse{Containers: cs}, nil
+	return l.response(), nil
 }
 
 // ListStream sends one message per container, as containerd does. The
@@ -67,27 +67,26 @@ func (s *service) List(ctx context.Context, r *api.ListContainersRequest) (*api.
 // not hold the database's read transaction (bbolt cannot grow its map
 // while one is open, so every writer would wait on that client).
 func (s *service) ListStream(r *api.ListContainersRequest, stream api.Containers_ListStreamServer) error {
-	cs, err := s.list(stream.Context(), r.Filters)
+	l, err := s.encodeList(stream.Context(), r.Filters)
 	if err != nil {
 		return errdefs.ToGRPC(err)
 	}
-	for _, c := range cs {
-		if err := stream.Send(&api.ListContainerMessage{Container: c}); err != nil {
+	for i := 0; i < l.len(); i++ {
+		if err := stream.Send(l.message(i)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// list converts the matching records as the store reads them, with no
-// list of records in between.
-func (s *service) list(ctx context.Context, filters []string) ([]*api.Container, error) {
-	var out []*api.Container
-	err := s.local.Walk(ctx, func(c *metadata.Container) error {
-		out = append(out, toProto(c))
-		return nil
-	}, filters...)
-	return out, err
+// encodeList encodes the matching records as the store reads them (see
+// encode.go).
+func (s *service) encodeList(ctx context.Context, filters []string) (*encodedList, error) {
+	l := &encodedList{}
+	if err := s.local.WalkStored(ctx, l.add, filters...); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func (s *service) Create(ctx context.Context, r *api.CreateContainerRequest) (*api.CreateContainerResponse, error) {
