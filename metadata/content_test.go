@@ -246,3 +246,41 @@ func TestContentLease(t *testing.T) {
 		t.Fatalf("missing lease: %v", err)
 	}
 }
+
+// TestContentExistingBlobJoinsLease: a writer asked for a blob the
+// namespace has answers AlreadyExists and, under a lease, adds the blob to
+// the lease, so a pull that skips the blob keeps it from the collector
+// until its image references it.
+func TestContentExistingBlobJoinsLease(t *testing.T) {
+	db, cs, _ := newTestContent(t)
+	ctx := nsCtx("default")
+	dgst, err := writeBlob(ctx, cs, "first", "left by an interrupted pull", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := NewLeaseStore(db)
+	if _, err := ls.Create(ctx, Lease{ID: "second-pull"}); err != nil {
+		t.Fatal(err)
+	}
+	desc := ocispec.Descriptor{Digest: dgst, Size: int64(len("left by an interrupted pull"))}
+	// Without a lease: AlreadyExists and nothing else.
+	if _, err := cs.Writer(ctx, content.WithRef("again"), content.WithDescriptor(desc)); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("writer of an existing blob: %v, want AlreadyExists", err)
+	}
+	if _, err := cs.Writer(leases.WithLease(ctx, "second-pull"), content.WithRef("again"), content.WithDescriptor(desc)); !errdefs.IsAlreadyExists(err) {
+		t.Fatalf("leased writer of an existing blob: %v, want AlreadyExists", err)
+	}
+	rs, err := ls.ListResources(ctx, "second-pull")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(rs), fmt.Sprint([]Resource{{ID: dgst.String(), Type: "content"}}); got != want {
+		t.Fatalf("lease resources %s, want %s", got, want)
+	}
+	if _, err := db.GarbageCollect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Info(ctx, dgst); err != nil {
+		t.Fatalf("blob held by the lease was collected: %v", err)
+	}
+}

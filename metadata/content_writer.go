@@ -31,17 +31,38 @@ func (cs *contentStore) Writer(ctx context.Context, opts ...content.WriterOpt) (
 		return nil, fmt.Errorf("ingest ref must not be empty: %w", errdefs.ErrInvalidArgument)
 	}
 	lease, leased := leases.FromContext(ctx)
+	exists := false
 	err = cs.db.view(ctx, func(tx *bolt.Tx) error {
 		if leased && nsBucket(tx, ns, bucketLeases, []byte(lease)) == nil {
 			return leaseErr(lease, ns, errdefs.ErrNotFound)
 		}
-		if wo.Desc.Digest != "" && nsBucket(tx, ns, bucketContent, bucketBlob, []byte(wo.Desc.Digest)) != nil {
-			return blobErr(wo.Desc.Digest, ns, errdefs.ErrAlreadyExists)
-		}
+		exists = wo.Desc.Digest != "" && nsBucket(tx, ns, bucketContent, bucketBlob, []byte(wo.Desc.Digest)) != nil
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if exists {
+		// The caller will use the blob it did not have to write: under a
+		// lease, the lease holds it from here on. Otherwise a blob that
+		// nothing references yet (left by an earlier, interrupted pull)
+		// could be collected between this answer and the image record
+		// that comes to reference it.
+		if leased {
+			if err := cs.db.update(ctx, func(tx *bolt.Tx) error {
+				exists = false
+				if nsBucket(tx, ns, bucketContent, bucketBlob, []byte(wo.Desc.Digest)) == nil {
+					return nil // collected meanwhile: write it after all
+				}
+				exists = true
+				return addLeaseResource(tx, ns, lease, [][]byte{bucketContent}, []byte(wo.Desc.Digest))
+			}); err != nil {
+				return nil, err
+			}
+		}
+		if exists {
+			return nil, blobErr(wo.Desc.Digest, ns, errdefs.ErrAlreadyExists)
+		}
 	}
 
 	bref := backendRef(ns, wo.Ref)
