@@ -30,7 +30,18 @@ FORCE:
 # size is most of berthd's idle RSS.
 DAEMON_BUILD := CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -tags urfave_cli_no_docs
 
-bin/berthd bin/ctr: FORCE
+# berthd also leaves out gRPC's request tracing (grpcnotrace: berthd never
+# enabled it nor served its /debug/requests page), whose golang.org/x/net/
+# trace linked html/template. With no template package in berthd (see
+# cmd/berthd/cli.go) the linker can drop unused methods again: a 20 MB
+# binary instead of 25 MB, about 2.7 MiB less resident memory. The tag
+# is appended to DAEMON_BUILD's -tags list.
+
+bin/berthd: FORCE
+	@mkdir -p bin
+	$(DAEMON_BUILD),grpcnotrace -o $@ ./cmd/$(@F)
+
+bin/ctr: FORCE
 	@mkdir -p bin
 	$(DAEMON_BUILD) -o $@ ./cmd/$(@F)
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	toml "github.com/pelletier/go-toml/v2"
-	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/pkg/preflight"
 	"github.com/berth-containers/berth/plugin"
@@ -17,40 +16,28 @@ import (
 	"github.com/berth-containers/berth/services/server"
 )
 
-var checkCommand = &cli.Command{
-	Name:  "check",
-	Usage: "check that this host can run berthd and its containers",
-	Description: `Checks the kernel, overlayfs (with a real test mount under --root), the
-cgroup layout and controllers, runc, the shim binaries, user namespaces,
-seccomp, free disk under --root, and that the config and every plugin's
-section load. One line per check: "ok|warn|fail: what — why". Exits 1
-when any check fails.`,
-	Flags: []cli.Flag{
-		&cli.BoolFlag{Name: "json", Usage: "print the config and the checks as JSON"},
-	},
-	Action: runCheck,
-}
-
-func runCheck(c *cli.Context) error {
+// runCheck is "berthd check": the host's preflight checks, the config and
+// every plugin's section.
+func runCheck(c *cliContext) error {
 	ctx := c.Context
 	opts := preflight.Options{Root: server.DefaultRootDir}
 	cfg, cfgErr := loadConfig(c)
 	var extra []preflight.Check
 	if cfgErr != nil {
-		if v := c.String("root"); v != "" {
+		if v := c.global.root; v != "" {
 			opts.Root = v
 		}
 		extra = append(extra, preflight.Check{Name: "config", Run: func(context.Context) preflight.Result {
-			return preflight.Result{Status: preflight.Fail, What: fmt.Sprintf("config %s does not load", c.String("config")), Why: cfgErr.Error()}
+			return preflight.Result{Status: preflight.Fail, What: fmt.Sprintf("config %s does not load", c.global.config), Why: cfgErr.Error()}
 		}})
 	} else {
 		opts.Root = cfg.Root
 		opts.Shims, opts.Runc = runtimeBinaries(ctx, cfg)
 		extra = append(extra,
 			preflight.Check{Name: "config", Run: func(context.Context) preflight.Result {
-				what := fmt.Sprintf("config %s loads", c.String("config"))
-				if _, err := os.Stat(c.String("config")); err != nil {
-					what = fmt.Sprintf("config %s absent; defaults apply", c.String("config"))
+				what := fmt.Sprintf("config %s loads", c.global.config)
+				if _, err := os.Stat(c.global.config); err != nil {
+					what = fmt.Sprintf("config %s absent; defaults apply", c.global.config)
 				}
 				return preflight.Result{Status: preflight.OK, What: what, Why: fmt.Sprintf("root %s, state %s, socket %s", cfg.Root, cfg.State, cfg.GRPC.Address)}
 			}},
@@ -60,7 +47,7 @@ func runCheck(c *cli.Context) error {
 	opts.Extra = extra
 	results := preflight.Run(ctx, preflight.Checks(opts))
 
-	if c.Bool("json") {
+	if c.json {
 		out := struct {
 			Config interface{}        `json:"config,omitempty"`
 			Checks []preflight.Result `json:"checks"`
@@ -82,7 +69,7 @@ func runCheck(c *cli.Context) error {
 		fmt.Print(preflight.Format(results))
 	}
 	if preflight.Failed(results) {
-		return cli.Exit("", 1)
+		return &exitError{code: 1}
 	}
 	return nil
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/log"
@@ -40,55 +39,44 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	if err := newApp().Run(os.Args); err != nil {
+	if err := runCLI(os.Args[1:], os.Stdout); err != nil {
+		var exit *exitError
+		if errors.As(err, &exit) {
+			if exit.msg != "" {
+				fmt.Fprintln(os.Stderr, exit.msg)
+			}
+			os.Exit(exit.code)
+		}
 		fmt.Fprintf(os.Stderr, "berthd: %s\n", err)
 		os.Exit(1)
 	}
 }
 
-func newApp() *cli.App {
-	return &cli.App{
-		Name:    "berthd",
-		Usage:   "a containerd-compatible container daemon",
-		Version: version.Version,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: server.DefaultConfigPath,
-				Usage: "path to the TOML config file; a missing file means the defaults"},
-			&cli.StringFlag{Name: "root", Usage: "persistent data directory (overrides the config)"},
-			&cli.StringFlag{Name: "state", Usage: "runtime state directory (overrides the config)"},
-			&cli.StringFlag{Name: "address", Aliases: []string{"a"}, Usage: "gRPC socket (overrides the config)"},
-			&cli.StringFlag{Name: "log-level", Aliases: []string{"l"}, Usage: "trace, debug, info, warn, error, fatal or panic"},
-			&cli.StringFlag{Name: "log-format", Usage: "text or json"},
-		},
-		Commands: []*cli.Command{configCommand, checkCommand},
-		Action:   run,
-	}
-}
-
 // loadConfig reads the config file and applies the command-line overrides.
-func loadConfig(c *cli.Context) (*server.Config, error) {
+func loadConfig(c *cliContext) (*server.Config, error) {
 	ctx := c.Context
+	g := c.global
 	cfg := server.DefaultConfig()
-	path := c.String("config")
+	path := g.config
 	if err := server.LoadConfig(ctx, path, cfg); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
 		log.G(ctx).WithField("config", path).Debug("no config file; using defaults")
 	}
-	if v := c.String("root"); v != "" {
+	if v := g.root; v != "" {
 		cfg.Root = v
 	}
-	if v := c.String("state"); v != "" {
+	if v := g.state; v != "" {
 		cfg.State = v
 	}
-	if v := c.String("address"); v != "" {
+	if v := g.address; v != "" {
 		cfg.GRPC.Address = v
 	}
-	if v := c.String("log-level"); v != "" {
+	if v := g.logLevel; v != "" {
 		cfg.Debug.Level = v
 	}
-	if v := c.String("log-format"); v != "" {
+	if v := g.logFormat; v != "" {
 		cfg.Debug.Format = v
 	}
 	if err := cfg.Validate(); err != nil {
@@ -117,9 +105,9 @@ func setupLogging(cfg server.DebugConfig) error {
 	return nil
 }
 
-func run(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see berthd --help)", c.Args().First())
+func run(c *cliContext) error {
+	if len(c.args) > 0 {
+		return fmt.Errorf("unexpected argument %q (see berthd --help)", c.args[0])
 	}
 	// Catch signals before anything slow starts, so a stop asked for
 	// during plugin init is seen once the server exists.
