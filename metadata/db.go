@@ -54,6 +54,10 @@ type DB struct {
 	mu           sync.Mutex // guards the backends, registered by the wrappers
 	content      *contentStore
 	snapshotters map[string]*snapshotter
+
+	// removals counts backend snapshot removals still running after the
+	// Remove that started them answered (see snapshotter.Remove).
+	removals sync.WaitGroup
 }
 
 // NewDB opens (creating if needed) dir/meta.db, brings its schema up to date
@@ -115,6 +119,7 @@ func migrate(tx *bolt.Tx) error {
 
 // Close closes the database file.
 func (db *DB) Close() error {
+	db.removals.Wait()
 	return db.bdb.Close()
 }
 

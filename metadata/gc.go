@@ -53,6 +53,9 @@ type gcNode struct {
 func (db *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 	start := time.Now()
 	var stats GCStats
+	// Removals already answered finish first: a collection (a sync
+	// delete waits for one) then leaves the disk as the records say.
+	db.removals.Wait()
 	db.wlock.Lock()
 	defer db.wlock.Unlock()
 

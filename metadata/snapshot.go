@@ -412,12 +412,21 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		return err
 	}
 	// The backend snapshot goes after the record, outside the metadata
-	// transaction, so a slow removal does not hold up every other write.
-	// If it fails (or the daemon dies first), nothing references it any
-	// more and the garbage collector removes it.
-	if err := s.backend.Remove(ctx, backendKey); err != nil && !errdefs.IsNotFound(err) {
-		log.G(ctx).WithError(err).WithField("key", backendKey).Warn("remove backend snapshot; left for garbage collection")
-	}
+	// transaction and after the answer: the record is what every reader
+	// sees, and the backend's own commit and the directory's removal need
+	// not hold up the caller (the last step of every `ctr run --rm`).
+	// Backend keys are never reused (they carry a sequence number), so
+	// nothing can race for the name. If the removal fails (or the daemon
+	// stops first), nothing references the snapshot any more and the
+	// garbage collector removes it.
+	ctx = context.WithoutCancel(ctx)
+	s.db.removals.Add(1)
+	go func() {
+		defer s.db.removals.Done()
+		if err := s.backend.Remove(ctx, backendKey); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("key", backendKey).Warn("remove backend snapshot; left for garbage collection")
+		}
+	}()
 	return nil
 }
 

@@ -34,7 +34,7 @@ func walkNames(t *testing.T, ctx context.Context, sn snapshots.Snapshotter, filt
 }
 
 func TestSnapshotterNamespaces(t *testing.T) {
-	_, sn, fake := newTestSnapshotter(t)
+	db, sn, fake := newTestSnapshotter(t)
 	a, b := nsCtx("a"), nsCtx("b")
 	for _, ctx := range []context.Context{a, b} {
 		if _, err := sn.Prepare(ctx, "layer-1", ""); err != nil {
@@ -110,6 +110,7 @@ func TestSnapshotterNamespaces(t *testing.T) {
 			t.Fatalf("remove %s: %v", k, err)
 		}
 	}
+	db.removals.Wait() // backend removals finish after Remove answers
 	if n := len(fake.keys()); n != 2 {
 		t.Fatalf("backend has %d snapshots after a removed its own, want 2", n)
 	}
