@@ -182,6 +182,48 @@ func TestTaskRecreatedAtOnce(t *testing.T) {
 	})
 }
 
+// spareShims lists the spare shims of the daemon at address still waiting
+// for a task.
+func spareShims(address string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(cmdline), "\x00-spare\x00-address\x00"+address+"\x00") {
+			if st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); !strings.Contains(string(st), ") Z ") {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// TestSpareShim: after a first task the daemon keeps one spare shim ready
+// (the next task takes it); it goes with the daemon, on SIGTERM and on
+// kill -9 alike.
+func TestSpareShim(t *testing.T) {
+	rootfs := busyboxRootfs(t)
+	d := newDaemon(t, "")
+	if n := len(spareShims(d.Address)); n != 0 {
+		t.Fatalf("%d spare shims before any task", n)
+	}
+	for i := 0; i < 3; i++ {
+		d.ctr("run", "--rm", "--rootfs", rootfs, fmt.Sprint("sp", i), "true")
+	}
+	waitFor(t, func() bool { return len(spareShims(d.Address)) == 1 })
+	d.Stop()
+	waitFor(t, func() bool { return len(spareShims(d.Address)) == 0 })
+	d.Start()
+	d.ctr("run", "--rm", "--rootfs", rootfs, "sp-again", "true")
+	waitFor(t, func() bool { return len(spareShims(d.Address)) == 1 })
+	d.Kill9()
+	waitFor(t, func() bool { return len(spareShims(d.Address)) == 0 })
+}
+
 func TestCreateStartExecLifecycle(t *testing.T) {
 	forEachShim(t, func(t *testing.T, d *daemon) {
 		rootfs := busyboxRootfs(t)

@@ -28,6 +28,8 @@ func main() {
 	flag.StringVar(&cfg.Bundle, "bundle", "", "path to the bundle if not workdir")
 	flag.StringVar(&cfg.Address, "address", "", "grpc address back to the daemon")
 	flag.StringVar(&cfg.PublishBinary, "publish-binary", "", "path to publish binary (unused: events go over ttrpc)")
+	var spare bool
+	flag.BoolVar(&spare, "spare", false, "start ahead of need and wait on fd 3 for a task from berthd")
 	flag.Parse()
 
 	if version {
@@ -38,12 +40,14 @@ func main() {
 	ctx = log.WithLogger(ctx, log.G(ctx).WithField("runtime", "io.containerd.berth.v2").WithField("namespace", cfg.Namespace))
 
 	var err error
-	switch action := flag.Arg(0); action {
-	case "start":
+	switch action := flag.Arg(0); {
+	case spare:
+		err = shim.ServeSpare(context.Background())
+	case action == "start":
 		err = shim.Start(ctx, cfg, os.Stdin, os.Stdout)
-	case "delete":
+	case action == "delete":
 		err = shim.Delete(ctx, cfg, os.Stdout, os.Stderr)
-	case "":
+	case action == "":
 		err = shim.Serve(ctx, cfg)
 	default:
 		err = fmt.Errorf("unknown action %q", action)

@@ -159,6 +159,21 @@ func (d *daemon) shimPids() []int {
 	return pids
 }
 
+// busyShimPids is shimPids less a spare shim still waiting for a task
+// (berthd keeps one started ahead of need): what settle waits to exit.
+func (d *daemon) busyShimPids() []int {
+	var busy []int
+	for _, pid := range d.shimPids() {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		cwd, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "cwd"))
+		if strings.Contains(string(cmdline), "\x00-spare\x00") && cwd == "/" {
+			continue
+		}
+		busy = append(busy, pid)
+	}
+	return busy
+}
+
 // killShims kills every shim of this daemon (cleanup after a failure).
 func (d *daemon) killShims() {
 	for _, pid := range d.shimPids() {

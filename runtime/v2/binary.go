@@ -35,6 +35,7 @@ type shimBinary struct {
 	ttrpcAddress string // our ttrpc address (events)
 	publish      string // this daemon's binary, for -publish-binary
 	debug        bool
+	spares       *spares // nil: no spare shims
 }
 
 func (b *shimBinary) command(ctx context.Context, dir string, args ...string) *exec.Cmd {
@@ -54,11 +55,16 @@ func (b *shimBinary) command(ctx context.Context, dir string, args ...string) *e
 
 // env is the shim's environment: ours plus what the shim protocol sets.
 func (b *shimBinary) env() []string {
+	return append(shimEnv(b.address, b.ttrpcAddress), "NAMESPACE="+b.bundle.Namespace)
+}
+
+// shimEnv is the environment every shim of this daemon gets (a spare's
+// whole environment; a task's shim adds its NAMESPACE).
+func shimEnv(address, ttrpcAddress string) []string {
 	return append(os.Environ(),
 		"GOMAXPROCS=2",
-		"TTRPC_ADDRESS="+b.ttrpcAddress,
-		"GRPC_ADDRESS="+b.address,
-		"NAMESPACE="+b.bundle.Namespace,
+		"TTRPC_ADDRESS="+ttrpcAddress,
+		"GRPC_ADDRESS="+address,
 	)
 }
 
@@ -74,10 +80,10 @@ func (b *shimBinary) launch(ctx context.Context, opts *anypb.Any) (string, error
 	if filepath.Base(b.path) != OwnShimBinary {
 		return b.runStart(ctx, opts)
 	}
-	l, err := shimcmd.Launch(ctx, shimcmd.Config{
+	l, err := shimcmd.LaunchWith(ctx, shimcmd.Config{
 		Namespace: b.bundle.Namespace, ID: b.bundle.ID, Address: b.address,
 		PublishBinary: b.publish, Bundle: b.bundle.Path, Debug: b.debug,
-	}, b.path, opts, b.env(), os.Getpid())
+	}, b.path, opts, b.env(), os.Getpid(), b.spares.take(b.path))
 	if err != nil {
 		return "", fmt.Errorf("start shim %s: %w", b.path, err)
 	}

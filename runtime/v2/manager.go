@@ -58,6 +58,10 @@ func (rc RuntimeConfig) defaultOptions() (*anypb.Any, error) {
 // Config configures the task manager plugin.
 type Config struct {
 	Runtimes map[string]RuntimeConfig `toml:"runtimes"`
+	// NoSpareShim turns off the spare shim: by default one process of our
+	// shim waits, started and initialised, for the next task to take it
+	// (a few ms off every task create, one idle shim's memory per node).
+	NoSpareShim bool `toml:"no_spare_shim"`
 }
 
 // DefaultConfig maps both our runtime name and containerd's runc name to
@@ -78,6 +82,7 @@ type ManagerConfig struct {
 	Runtimes     map[string]RuntimeConfig
 	Publisher    Publisher
 	Debug        bool
+	NoSpareShim  bool
 }
 
 // TaskManager owns every task's shim.
@@ -91,6 +96,7 @@ type TaskManager struct {
 	// whose bundle is not yet removed; the channel closes when both are
 	// done. A new task of the same id waits for it (see Delete).
 	teardowns map[string]chan struct{}
+	spares    *spares // nil when turned off
 }
 
 // NewTaskManager creates the manager and reconnects to the shims of tasks
@@ -104,6 +110,9 @@ func NewTaskManager(ctx context.Context, cfg ManagerConfig) (*TaskManager, error
 		return nil, fmt.Errorf("find own executable: %w", err)
 	}
 	m := &TaskManager{cfg: cfg, publish: self, tasks: map[string]*Task{}, teardowns: map[string]chan struct{}{}}
+	if !cfg.NoSpareShim {
+		m.spares = newSpares(cfg.Address, shimEnv(cfg.Address, cfg.TTRPCAddress))
+	}
 	m.restore(ctx)
 	return m, nil
 }
@@ -192,7 +201,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 	}
 	t := newTask(id, ns, runtime, bundle)
 	t.binary = &shimBinary{path: bin, bundle: bundle, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
-		publish: m.publish, debug: m.cfg.Debug}
+		publish: m.publish, debug: m.cfg.Debug, spares: m.spares}
 	topts := opts.TaskOptions
 	if topts == nil || len(topts.Value) == 0 {
 		topts = opts.RuntimeOptions
@@ -367,6 +376,7 @@ func (m *TaskManager) Teardowns() int {
 // daemon stops, so no shim is left serving nothing and no bundle is left
 // behind. Running tasks are left alone: they outlive the daemon.
 func (m *TaskManager) Close() error {
+	m.spares.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,11 +98,12 @@ type storageScan struct {
 func newServerMetrics(set *plugin.Set, address string) *serverMetrics {
 	m := &serverMetrics{reg: metrics.NewRegistry(), plugins: set, address: address}
 	m.reg.NewGaugeFunc("berth_tasks_running", "Live tasks (created and not yet exited and deleted) in all namespaces.", m.tasks)
-	m.reg.NewFunc("berth_shims", "Shim processes serving this daemon, and their resident memory in bytes (what=count|rss_bytes).",
+	m.reg.NewFunc("berth_shims", "Shim processes serving this daemon, and their resident memory in bytes (what=count|rss_bytes); spare shims started ahead of need and waiting for a task (what=spares, not in the others).",
 		metrics.GaugeType, []string{"what"}, func(emit metrics.EmitFunc) {
-			n, rss := shimProcesses(m.address)
+			n, rss, spares := shimProcesses(m.address)
 			emit(float64(n), "count")
 			emit(float64(rss), "rss_bytes")
+			emit(float64(spares), "spares")
 		})
 	m.reg.NewFunc("berth_snapshots", "Snapshots in each snapshotter backend, all namespaces.",
 		metrics.GaugeType, []string{"snapshotter"}, func(emit metrics.EmitFunc) {
@@ -221,10 +223,10 @@ func (m *serverMetrics) storage() storageScan {
 // on address: processes named containerd-shim-* whose command line carries
 // "-address <address>", leaving out the short-lived "start" and "delete"
 // invocations. It returns their number and total resident memory.
-func shimProcesses(address string) (n int, rss int64) {
+func shimProcesses(address string) (n int, rss int64, spares int) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
@@ -235,12 +237,22 @@ func shimProcesses(address string) (n int, rss int64) {
 		if err != nil || len(cmdline) == 0 {
 			continue
 		}
-		if isShimFor(strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00"), address) {
-			n++
-			rss += metrics.ResidentBytes(pid)
+		argv := strings.Split(string(bytes.TrimRight(cmdline, "\x00")), "\x00")
+		if !isShimFor(argv, address) {
+			continue
 		}
+		// A spare still waiting for its task has not left "/" for a
+		// bundle.
+		if slices.Contains(argv, "-spare") {
+			if cwd, _ := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); cwd == "/" {
+				spares++
+				continue
+			}
+		}
+		n++
+		rss += metrics.ResidentBytes(pid)
 	}
-	return n, rss
+	return n, rss, spares
 }
 
 func isShimFor(argv []string, address string) bool {

@@ -23,6 +23,7 @@ func init() {
 				TTRPCAddress: ic.TTRPCAddress,
 				Runtimes:     cfg.Runtimes,
 				Publisher:    ic.Events,
+				NoSpareShim:  cfg.NoSpareShim,
 			})
 		},
 	})

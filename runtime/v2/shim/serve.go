@@ -36,6 +36,17 @@ func Serve(ctx context.Context, cfg Config) error {
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, unix.SIGTERM, unix.SIGINT)
 
+	l, err := serveListener(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, l, term)
+}
+
+// serve is Serve once the listening socket is known (from fd 3 or -socket,
+// or handed to a spare shim by the daemon).
+func serve(ctx context.Context, cfg Config, l net.Listener, term <-chan os.Signal) error {
+	defer l.Close()
 	bundle, err := cfg.bundle()
 	if err != nil {
 		return err
@@ -44,11 +55,6 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err := reaper.SetSubreaper(); err != nil {
 		return err
 	}
-	l, err := serveListener(cfg.Socket)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
 	// The socket's path comes from the listener now: by the time we exit
 	// the daemon may have removed the bundle and its address file.
 	socket := l.Addr().String()

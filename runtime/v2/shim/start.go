@@ -62,7 +62,14 @@ type Launched struct {
 // directly for its own shim, which saves running `shim start` as a process
 // of its own; the files it leaves are the same, so `shim delete` and a
 // restarted daemon find the shim the same way.
-func Launch(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []string, parent int) (_ *Launched, retErr error) {
+func Launch(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []string, parent int) (*Launched, error) {
+	return LaunchWith(ctx, cfg, bin, opts, env, parent, nil)
+}
+
+// LaunchWith is Launch that hands the task to spare (see StartSpare), if
+// not nil and still alive, instead of starting a new process. The spare
+// is then the shim, and its Cmd the Launched's.
+func LaunchWith(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []string, parent int, spare *Spare) (_ *Launched, retErr error) {
 	if cfg.Namespace == "" || cfg.ID == "" {
 		return nil, errors.New("start: -namespace and -id are required")
 	}
@@ -101,23 +108,36 @@ func Launch(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []
 	}
 	defer f.Close()
 
-	args := []string{"-namespace", cfg.Namespace, "-id", cfg.ID, "-address", cfg.Address}
-	if cfg.PublishBinary != "" {
-		args = append(args, "-publish-binary", cfg.PublishBinary)
+	var cmd *exec.Cmd
+	if spare != nil {
+		task := cfg
+		task.Bundle, task.Socket = bundle, ""
+		if err := spare.adopt(task, f); err != nil {
+			log.G(ctx).WithError(err).Debug("spare shim unusable; starting a new one")
+			go spare.Cmd.Wait()
+		} else {
+			cmd = spare.Cmd
+		}
 	}
-	if cfg.Debug {
-		args = append(args, "-debug")
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = bundle
-	cmd.Env = env
-	cmd.ExtraFiles = []*os.File{f}
-	// A session of its own: the shim outlives the daemon and ignores its
-	// terminal. Its stdio is /dev/null, so a daemon reading the stdout of
-	// `shim start` sees EOF when start exits.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start: run shim: %w", err)
+	if cmd == nil {
+		args := []string{"-namespace", cfg.Namespace, "-id", cfg.ID, "-address", cfg.Address}
+		if cfg.PublishBinary != "" {
+			args = append(args, "-publish-binary", cfg.PublishBinary)
+		}
+		if cfg.Debug {
+			args = append(args, "-debug")
+		}
+		cmd = exec.Command(bin, args...)
+		cmd.Dir = bundle
+		cmd.Env = env
+		cmd.ExtraFiles = []*os.File{f}
+		// A session of its own: the shim outlives the daemon and ignores
+		// its terminal. Its stdio is /dev/null, so a daemon reading the
+		// stdout of `shim start` sees EOF when start exits.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start: run shim: %w", err)
+		}
 	}
 	defer func() {
 		if retErr != nil {

@@ -1,0 +1,75 @@
+package v2
+
+import (
+	"sync"
+
+	shimcmd "github.com/berth-containers/berth/runtime/v2/shim"
+)
+
+// spares keeps one spare shim (see shimcmd.StartSpare) ready for each
+// binary of our own shim that tasks use, so a task's create skips a
+// process start. The first task of a binary starts the first spare; each
+// spare taken starts the next in the background. A burst takes the one
+// spare and starts the rest the usual way.
+type spares struct {
+	address string
+	env     []string
+
+	mu       sync.Mutex
+	ready    map[string]*shimcmd.Spare
+	starting map[string]bool
+	closed   bool
+}
+
+func newSpares(address string, env []string) *spares {
+	return &spares{address: address, env: env, ready: map[string]*shimcmd.Spare{}, starting: map[string]bool{}}
+}
+
+// take returns the spare for bin, or nil, and has the next one started.
+func (p *spares) take(bin string) *shimcmd.Spare {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	s := p.ready[bin]
+	delete(p.ready, bin)
+	if !p.starting[bin] {
+		p.starting[bin] = true
+		go p.fill(bin)
+	}
+	return s
+}
+
+func (p *spares) fill(bin string) {
+	s, err := shimcmd.StartSpare(bin, p.address, p.env)
+	p.mu.Lock()
+	p.starting[bin] = false
+	if err != nil || p.closed || p.ready[bin] != nil {
+		p.mu.Unlock()
+		if s != nil {
+			s.Discard()
+		}
+		return
+	}
+	p.ready[bin] = s
+	p.mu.Unlock()
+}
+
+// close lets the ready spares go (they exit on EOF) and reaps them.
+func (p *spares) close() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.closed = true
+	ready := p.ready
+	p.ready = map[string]*shimcmd.Spare{}
+	p.mu.Unlock()
+	for _, s := range ready {
+		s.Discard()
+	}
+}
