@@ -51,6 +51,10 @@ type Server struct {
 	debug  *http.Server
 	// debugMetrics serves the server's gauges on the debug socket.
 	debugMetrics *debugMetrics
+	// mem gives memory back to the OS after bursts of calls (memory.go);
+	// memRunning once its goroutine runs.
+	mem        *memReleaser
+	memRunning bool
 
 	grpcL, ttrpcL, debugL net.Listener
 
@@ -81,7 +85,7 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 			return nil, fmt.Errorf("chmod %s: %w", dir, err)
 		}
 	}
-	s := &Server{config: config, baseCtx: context.WithoutCancel(ctx)}
+	s := &Server{config: config, baseCtx: context.WithoutCancel(ctx), mem: newMemReleaser()}
 	s.stopping, s.stopStreams = context.WithCancel(context.Background())
 	defer func() {
 		if retErr != nil {
@@ -112,10 +116,10 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(orDefault(config.GRPC.MaxRecvMsgSize, DefaultMaxMsgSize)),
 		grpc.MaxSendMsgSize(orDefault(config.GRPC.MaxSendMsgSize, DefaultMaxMsgSize)),
-		grpc.ChainUnaryInterceptor(unaryLog, unaryRecover),
-		grpc.ChainStreamInterceptor(streamLog, streamRecover, streamStopper(s.stopping)),
+		grpc.ChainUnaryInterceptor(s.mem.unary, unaryLog, unaryRecover),
+		grpc.ChainStreamInterceptor(s.mem.stream, streamLog, streamRecover, streamStopper(s.stopping)),
 	)
-	if s.ttrpc, err = ttrpc.NewServer(ttrpc.WithChainUnaryServerInterceptor(ttrpcLog, ttrpcRecover)); err != nil {
+	if s.ttrpc, err = ttrpc.NewServer(ttrpc.WithChainUnaryServerInterceptor(s.mem.ttrpc, ttrpcLog, ttrpcRecover)); err != nil {
 		return nil, fmt.Errorf("create ttrpc server: %w", err)
 	}
 	s.health = health.NewServer()
@@ -157,6 +161,11 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 		}
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	// Plugin init leaves garbage and free heap pages too; release them
+	// as after any burst of calls.
+	go s.mem.run(s.baseCtx)
+	s.memRunning = true
+	s.mem.touch()
 	return s, nil
 }
 
@@ -256,6 +265,10 @@ func (s *Server) stop(ctx context.Context) error {
 // half-built server.
 func (s *Server) release(ctx context.Context) error {
 	var errs []error
+	if s.memRunning {
+		s.mem.close()
+		s.memRunning = false
+	}
 	if s.plugins != nil {
 		all := s.plugins.All()
 		for i := len(all) - 1; i >= 0; i-- {
