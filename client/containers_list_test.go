@@ -218,15 +218,31 @@ func TestSummaryDecoder(t *testing.T) {
 		{"truncated", resp[:len(resp)-5], nil, true},
 		{"bad tag", []byte{0x80}, nil, true},
 		{"bad nested length", []byte{0x0a, 0x02, 0x0a, 0x7f}, nil, true},
+		{"field past its container", []byte{0x0a, 0x02, 0x0a, 0x03, 'a', 'b', 'c'}, nil, true},
+		{"varint past its container", []byte{0x0a, 0x01, 0x10, 0x05}, nil, true},
+		{"group", []byte{0x0a, 0x01, 0x0b}, nil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var d summaryDecoder
-			err := d.decodeList(tc.in)
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			check := func(how string, bufs [][]byte) {
+				t.Helper()
+				var d summaryDecoder
+				err := d.decode(newPieces(bufs))
+				if (err != nil) != tc.wantErr {
+					t.Fatalf("%s: err = %v, want error %v", how, err, tc.wantErr)
+				}
+				if err == nil && !reflect.DeepEqual(d.out, tc.want) {
+					t.Fatalf("%s: got %v\nwant %v", how, d.out, tc.want)
+				}
 			}
-			if err == nil && !reflect.DeepEqual(d.out, tc.want) {
-				t.Fatalf("got %v\nwant %v", d.out, tc.want)
+			check("one piece", [][]byte{tc.in})
+			// As gRPC hands it over: in pieces, split anywhere.
+			var bytewise [][]byte
+			for i := range tc.in {
+				bytewise = append(bytewise, tc.in[i:i+1])
+			}
+			check("byte by byte", bytewise)
+			for i := 0; i <= len(tc.in); i += 1 + len(tc.in)/500 {
+				check(fmt.Sprintf("split at %d", i), [][]byte{tc.in[:i], nil, tc.in[i:]})
 			}
 		})
 	}
