@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,19 +28,12 @@ import (
 var testShim string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "berth-spare-test")
+	bin, dir, err := testbundle.BuildShim()
 	if err != nil {
-		panic(err)
-	}
-	testShim = filepath.Join(dir, "containerd-shim-berth-v2")
-	_, file, _, _ := runtime.Caller(0)
-	pkg := filepath.Join(filepath.Dir(file), "..", "..", "..", "cmd", "containerd-shim-berth-v2")
-	build := exec.Command("go", "build", "-o", testShim, pkg)
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build shim:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testShim = bin
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -86,16 +78,6 @@ func fakeDaemon(t *testing.T) (string, []string, *events) {
 	go srv.Serve(context.Background(), l)
 	t.Cleanup(func() { srv.Close() })
 	return address, append(os.Environ(), "TTRPC_ADDRESS="+address+".ttrpc"), ev
-}
-
-func gone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }
 
 func waitExit(t *testing.T, cmd *exec.Cmd) {
@@ -199,7 +181,7 @@ func TestDeadSpareFallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	spare.Cmd.Process.Signal(syscall.SIGKILL)
-	for i := 0; i < 500 && !gone(spare.Cmd.Process.Pid); i++ {
+	for i := 0; i < 500 && !testbundle.Exited(spare.Cmd.Process.Pid); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	l, err := LaunchWith(context.Background(), Config{Namespace: "test", ID: "fallback", Address: address, Bundle: bundle}, testShim, nil, env, os.Getpid(), spare)

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -38,19 +37,12 @@ import (
 var shimBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "berth-shim-test")
+	bin, dir, err := testbundle.BuildShim()
 	if err != nil {
-		panic(err)
-	}
-	shimBinary = filepath.Join(dir, "containerd-shim-berth-v2")
-	_, file, _, _ := runtime.Caller(0)
-	pkg := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "cmd", "containerd-shim-berth-v2")
-	build := exec.Command("go", "build", "-o", shimBinary, pkg)
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build shim:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	shimBinary = bin
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -200,15 +192,7 @@ func ctx() context.Context {
 }
 
 // exited reports whether pid is gone or a zombie.
-func exited(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
-}
+func exited(pid int) bool { return testbundle.Exited(pid) }
 
 func waitGone(t *testing.T, pid int) {
 	t.Helper()

@@ -4,10 +4,14 @@ package testbundle
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -130,4 +134,34 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return out.Close()
+}
+
+// BuildShim builds cmd/containerd-shim-berth-v2 into a new temporary
+// directory, for a test package's TestMain; remove dir when done.
+func BuildShim() (bin, dir string, err error) {
+	dir, err = os.MkdirTemp("", "berth-shim-test")
+	if err != nil {
+		return "", "", err
+	}
+	bin = filepath.Join(dir, "containerd-shim-berth-v2")
+	_, file, _, _ := runtime.Caller(0)
+	pkg := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "..", "cmd", "containerd-shim-berth-v2")
+	build := exec.Command("go", "build", "-o", bin, pkg)
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", "", fmt.Errorf("build shim: %w", err)
+	}
+	return bin, dir, nil
+}
+
+// Exited reports whether process pid is gone or a zombie.
+func Exited(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }
