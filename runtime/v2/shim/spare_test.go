@@ -2,7 +2,6 @@ package shim
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -27,17 +26,7 @@ import (
 // testShim is the shim binary, built once for the package's tests.
 var testShim string
 
-func TestMain(m *testing.M) {
-	bin, dir, err := testbundle.BuildShim()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testShim = bin
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbundle.RunWithShim(m, &testShim)) }
 
 // events is a daemon's ttrpc events service that accepts everything.
 type events struct {

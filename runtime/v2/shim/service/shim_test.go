@@ -36,17 +36,7 @@ import (
 // shimBinary is built once for the package's tests.
 var shimBinary string
 
-func TestMain(m *testing.M) {
-	bin, dir, err := testbundle.BuildShim()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	shimBinary = bin
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testbundle.RunWithShim(m, &shimBinary)) }
 
 // eventSink is a fake daemon events service.
 type eventSink struct {

@@ -165,3 +165,16 @@ func Exited(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
 }
+
+// RunWithShim is a TestMain body: it builds the shim into *bin, runs the
+// tests and removes the build.
+func RunWithShim(m *testing.M, bin *string) int {
+	b, dir, err := BuildShim()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	*bin = b
+	return m.Run()
+}
