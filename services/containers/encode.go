@@ -14,8 +14,9 @@ import (
 // keeps the Anys marshalled, so nothing needs decoding, converting to
 // generated structs and marshalling again. For 1000 containers that was
 // most of a List's time and all but a few of its ~30,000 allocations.
-// The bytes travel as the reply's unknown fields, which proto marshals
-// as they are; a client decodes them as the usual fields.
+// The bytes travel as the unknown fields of otherwise empty Containers,
+// which proto marshals as they are; a client decodes them as the usual
+// fields.
 // TestEncodeMatchesToProto holds them to what toProto and proto.Marshal
 // give.
 
@@ -41,64 +42,40 @@ const (
 
 	fieldSeconds = 1
 	fieldNanos   = 2
-
-	// fieldContainers is ListContainersResponse.containers and
-	// ListContainerMessage.container.
-	fieldContainers = 1
 )
 
-// encodedList is a list of containers in wire form: entries[i] is the
-// Container field of the i-th, tag and length included.
+// encodedList is a list of containers in wire form: each Container holds
+// its encoded fields as unknown fields, in chunks of one arena (no buffer
+// that grows and is copied, and a reply proto can marshal as it is).
 type encodedList struct {
-	buf     []byte
-	ends    []int // end of each entry in buf
-	scratch []byte
+	containers []*api.Container
+	arena      []byte
+	scratch    []byte
 }
+
+// arenaChunk is the size of the arena's chunks: a few for 1000 small
+// records, one allocation per ~40 records with 6 KB specs.
+const arenaChunk = 256 << 10
 
 func (l *encodedList) add(c *metadata.StoredContainer) error {
 	l.scratch = appendContainer(l.scratch[:0], c)
-	l.buf = reserve(l.buf, protowire.SizeTag(fieldContainers)+protowire.SizeBytes(len(l.scratch)))
-	l.buf = protowire.AppendTag(l.buf, fieldContainers, protowire.BytesType)
-	l.buf = protowire.AppendBytes(l.buf, l.scratch)
-	l.ends = append(l.ends, len(l.buf))
+	if cap(l.arena)-len(l.arena) < len(l.scratch) {
+		l.arena = make([]byte, 0, max(arenaChunk, len(l.scratch)))
+	}
+	start := len(l.arena)
+	l.arena = append(l.arena, l.scratch...)
+	ct := &api.Container{}
+	ct.ProtoReflect().SetUnknown(protoreflect.RawFields(l.arena[start:len(l.arena):len(l.arena)]))
+	l.containers = append(l.containers, ct)
 	return nil
 }
 
-// reserve makes room for n more bytes in b, doubling its capacity when
-// it must grow: append grows a big slice by a quarter at a time, which
-// copied a 6 MB list some 30 MB over.
-func reserve(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	grown := make([]byte, len(b), max(2*cap(b), len(b)+n, 64<<10))
-	copy(grown, b)
-	return grown
-}
-
-func (l *encodedList) len() int { return len(l.ends) }
-
-// entry is the i-th container's field.
-func (l *encodedList) entry(i int) []byte {
-	start := 0
-	if i > 0 {
-		start = l.ends[i-1]
-	}
-	return l.buf[start:l.ends[i]]
-}
-
 func (l *encodedList) response() *api.ListContainersResponse {
-	r := &api.ListContainersResponse{}
-	if len(l.buf) > 0 {
-		r.ProtoReflect().SetUnknown(protoreflect.RawFields(l.buf))
-	}
-	return r
+	return &api.ListContainersResponse{Containers: l.containers}
 }
 
 func (l *encodedList) message(i int) *api.ListContainerMessage {
-	m := &api.ListContainerMessage{}
-	m.ProtoReflect().SetUnknown(protoreflect.RawFields(l.entry(i)))
-	return m
+	return &api.ListContainerMessage{Container: l.containers[i]}
 }
 
 // appendContainer appends c's fields as toProto and proto.Marshal would

@@ -71,7 +71,7 @@ func (s *service) ListStream(r *api.ListContainersRequest, stream api.Containers
 	if err != nil {
 		return errdefs.ToGRPC(err)
 	}
-	for i := 0; i < l.len(); i++ {
+	for i := range l.containers {
 		if err := stream.Send(l.message(i)); err != nil {
 			return err
 		}

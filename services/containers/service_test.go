@@ -201,24 +201,25 @@ func TestEncodeMatchesToProto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.len() != 5 {
-		t.Fatalf("encoded %d containers, want 5", l.len())
+	if len(l.containers) != 5 {
+		t.Fatalf("encoded %d containers, want 5", len(l.containers))
 	}
-	for i := 0; i < l.len(); i++ {
-		var m api.ListContainerMessage
-		if err := proto.Unmarshal(l.entry(i), &m); err != nil {
+	for _, c := range l.containers {
+		encoded := c.ProtoReflect().GetUnknown()
+		var got api.Container
+		if err := proto.Unmarshal(encoded, &got); err != nil {
 			t.Fatal(err)
 		}
-		stored, err := s.local.Get(ctx, m.Container.Id)
+		stored, err := s.local.Get(ctx, got.Id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&api.ListContainerMessage{Container: toProto(&stored)})
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(toProto(&stored))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if string(l.entry(i)) != string(want) {
-			t.Errorf("%s: encoded\n%x\nwant\n%x", m.Container.Id, l.entry(i), want)
+		if string(encoded) != string(want) {
+			t.Errorf("%s: encoded\n%x\nwant\n%x", got.Id, encoded, want)
 		}
 	}
 	// And the same through List and ListStream.
