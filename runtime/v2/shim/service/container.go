@@ -35,6 +35,10 @@ type container struct {
 	rootfsMounted bool
 	cgroup        *stats.Cgroup
 	stopOOM       func()
+	// exited closes once the init's TaskExit is published: the task's
+	// TaskDelete must not overtake it (Wait answers before the exit
+	// event is queued).
+	exited chan struct{}
 
 	mu    sync.Mutex
 	execs map[string]*process.Exec
@@ -92,6 +96,7 @@ func (s *Service) newContainer(ctx context.Context, r *taskapi.CreateTaskRequest
 		bundle:  r.Bundle,
 		killAll: !ownPidNamespace(spec),
 		execs:   map[string]*process.Exec{},
+		exited:  make(chan struct{}),
 	}
 
 	if len(r.Rootfs) > 0 {

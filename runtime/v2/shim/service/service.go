@@ -217,6 +217,15 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		return nil, toGRPC(err)
 	}
 	resp := &taskapi.DeleteResponse{Pid: uint32(p.Pid()), ExitStatus: uint32(p.ExitStatus()), ExitedAt: ts(p.ExitedAt())}
+	if resp.Pid != 0 {
+		// The init's exit is published first: the tracker does that just
+		// after Wait could answer, and finds the container for it in
+		// s.containers, so it must still be there.
+		select {
+		case <-c.exited:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	if c.stopOOM != nil {
 		c.stopOOM()
 	}
@@ -529,4 +538,7 @@ func (s *Service) onExit(p process.Process, e reaper.Exit) {
 		ExitStatus:  uint32(e.Status),
 		ExitedAt:    ts(p.ExitedAt()),
 	})
+	if c.init == p {
+		close(c.exited)
+	}
 }
