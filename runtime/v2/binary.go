@@ -179,7 +179,10 @@ func parseStartOutput(out []byte) string {
 func copyShimLog(ctx context.Context, b *Bundle, f io.ReadCloser) {
 	defer f.Close()
 	entry := log.G(ctx).WithField("namespace", b.Namespace).WithField("id", b.ID)
-	buf := make([]byte, 32*1024)
+	// The buffer lives as long as the shim, one per running task, and
+	// shims log a few short lines: 4 KiB, not 32 (28 KiB of the daemon's
+	// heap per task; lines longer than the buffer still join in pending).
+	buf := make([]byte, 4*1024)
 	var pending []byte
 	for {
 		n, err := f.Read(buf)
