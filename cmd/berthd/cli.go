@@ -10,7 +10,7 @@ package main
 // and read-only data (25 MB binary; 20 MB without it, built with the
 // grpcnotrace tag, see the Makefile), and the kernel maps nearly all of a
 // running daemon's binary: about 2.7 MiB of its resident memory, idle or
-// busy. The daemon takes seven flags and three subcommands, so this file
+// busy. The daemon takes six options and three subcommands, so this file
 // does the parsing with package flag and prints urfave/cli's help texts,
 // written out, to keep the command line as it was: the same flags and
 // aliases, the same help, errors and exit codes (0; 1 for usage errors
@@ -55,7 +55,7 @@ func (e *exitError) Error() string { return e.msg }
 // "help" (alias "h") subcommand, as under urfave/cli.
 type command struct {
 	name     string // full name, "berthd config dump"
-	help     string // the --help text
+	help     string // one-line usage, as in the parent's COMMANDS list
 	subs     map[string]*command
 	jsonFlag bool // has --json
 	action   func(*cliContext) error
