@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/berth-containers/berth/pkg/log"
@@ -35,13 +36,15 @@ import (
 // back only what the runtime would give back anyway, sooner. A daemon
 // that never goes quiet is left to the runtime.
 const (
-	// releaseQuiet is how long no call may start or end, and the heap
-	// grow by at most releaseQuietAlloc, before memory is released. Long
-	// calls that keep working (a content write stream) keep allocating,
-	// so they count as busy; calls that only wait (Tasks.Wait, an events
-	// subscription) do not.
+	// releaseQuiet is how long no call may start or end, the heap grow by
+	// at most releaseQuietAlloc and the process use at most
+	// releaseQuietCPU, before memory is released. Long calls that keep
+	// working count as busy: a content write stream allocates, a layer
+	// Apply (which allocates little) uses the CPU. Calls that only wait
+	// (Tasks.Wait, an events subscription) do not.
 	releaseQuiet      = 200 * time.Millisecond
 	releaseQuietAlloc = 256 << 10
+	releaseQuietCPU   = 10 * time.Millisecond
 	// releaseMinAlloc skips the release after activity that allocated
 	// less than this since the last one (a health check, a version call):
 	// two GCs would find next to nothing to give back.
@@ -99,6 +102,15 @@ func (m *memReleaser) allocated() uint64 {
 	return m.sample[0].Value.Uint64()
 }
 
+// cpuTime is the CPU time the process has used, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // run releases memory after each burst until close.
 func (m *memReleaser) run(ctx context.Context) {
 	defer close(m.done)
@@ -114,8 +126,9 @@ func (m *memReleaser) run(ctx context.Context) {
 		// the release is not missed; releaseMinAlloc keeps that from
 		// costing another GC when it allocated little.
 		m.pending.Store(false)
-		// Wait for a quiet interval: no call, little allocation.
-		before := m.allocated()
+		// Wait for a quiet interval: no call, little allocation, little
+		// CPU.
+		allocBefore, cpuBefore := m.allocated(), cpuTime()
 		for {
 			timer.Reset(releaseQuiet)
 			select {
@@ -123,12 +136,12 @@ func (m *memReleaser) run(ctx context.Context) {
 			case <-m.stop:
 				return
 			}
-			now := m.allocated()
+			alloc, cpu := m.allocated(), cpuTime()
 			calm := time.Since(time.Unix(0, m.lastCall.Load())) >= releaseQuiet
-			if calm && now-before <= releaseQuietAlloc {
+			if calm && alloc-allocBefore <= releaseQuietAlloc && cpu-cpuBefore <= releaseQuietCPU {
 				break
 			}
-			before = now
+			allocBefore, cpuBefore = alloc, cpu
 		}
 		if m.allocated()-m.released >= releaseMinAlloc {
 			start := time.Now()
