@@ -49,9 +49,13 @@ bin/ctr: FORCE
 # its size and RSS are what every running container pays (the kernel maps
 # nearly all of the binary's pages). Inlining is off except in the runtime:
 # about 5% smaller, and the shim is idle but for a few calls per container.
+# It uses Go's previous garbage collector (GOEXPERIMENT=nogreenteagc): the
+# default one keeps more memory beside the heap, and measured here each shim
+# ~0.2 MiB larger both at start and after its periodic collections; a shim
+# collects a tiny heap rarely, so its speed does not matter.
 bin/containerd-shim-berth-v2: FORCE
 	@mkdir -p bin
-	@if [ -d cmd/containerd-shim-berth-v2 ]; then CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -gcflags=all=-l -gcflags=runtime= -ldflags '-s -w' -o $@ ./cmd/containerd-shim-berth-v2; fi
+	@if [ -d cmd/containerd-shim-berth-v2 ]; then GOEXPERIMENT=nogreenteagc CGO_ENABLED=0 $(GO) build $(GOFLAGS) -trimpath -gcflags=all=-l -gcflags=runtime= -ldflags '-s -w' -o $@ ./cmd/containerd-shim-berth-v2; fi
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); echo "gofmt needed"; exit 1; }

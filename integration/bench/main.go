@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -454,7 +455,10 @@ func (b *bench) concurrentRound(ctx context.Context, round int) error {
 			return fmt.Errorf("%s rss: %w", d.name, err)
 		}
 		b.add(fmt.Sprintf("daemon RSS, %d tasks running", n), Bytes, d, rss)
-		shims := d.shimPids()
+		// Task shims only; berthd's spare shim (one per node, started
+		// ahead of the next task) is a row of its own, so neither hides
+		// in the other.
+		shims := d.busyShimPids()
 		var total float64
 		for _, pid := range shims {
 			v, err := pidRSS(pid)
@@ -465,10 +469,18 @@ func (b *bench) concurrentRound(ctx context.Context, round int) error {
 		if len(shims) > 0 {
 			b.add("shim RSS per task", Bytes, d, total/float64(n))
 		}
-		// berthd's spare shim (one per node, waiting for the next task)
-		// is counted in the total: its memory is what the tasks cost.
 		if len(shims) != n {
 			b.row("shim RSS per task", Bytes).Note = fmt.Sprintf("%s: %d shims for %d tasks", d.name, len(shims), n)
+		}
+		if all := d.shimPids(); len(all) > len(shims) {
+			var spare float64
+			for _, pid := range all {
+				if !slices.Contains(shims, pid) {
+					v, _ := pidRSS(pid)
+					spare += v
+				}
+			}
+			b.add("spare shim RSS (one per node, idle)", Bytes, d, spare)
 		}
 		if err := d.removeAll(ctx); err != nil {
 			return err
