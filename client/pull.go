@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-containers/berth/images"
@@ -55,6 +56,11 @@ type RemoteContext struct {
 	Labels map[string]string
 	// Progress receives the progress of every blob.
 	Progress remotes.ProgressFunc
+
+	// onRoot and onBlob, if set, hear of the resolved root descriptor and
+	// of each blob once it is in the content store (see pullUnpacking).
+	onRoot func(ocispec.Descriptor)
+	onBlob func(digest.Digest)
 }
 
 // RemoteOpt configures Pull, Fetch and Push.
@@ -203,17 +209,18 @@ func (c *Client) Pull(ctx context.Context, ref string, opts ...RemoteOpt) (*Imag
 		return nil, err
 	}
 	defer done(context.WithoutCancel(ctx))
-	info, err := c.fetch(ctx, ref, rc)
-	if err != nil {
+	if !rc.Unpack {
+		info, err := c.fetch(ctx, ref, rc)
+		if err != nil {
+			return nil, err
+		}
+		return NewImageWithPlatform(c, info, rc.Platform), nil
+	}
+	info, err := c.pullUnpacking(ctx, ref, rc)
+	if info.Name == "" {
 		return nil, err
 	}
-	img := NewImageWithPlatform(c, info, rc.Platform)
-	if rc.Unpack {
-		if err := img.Unpack(ctx, rc.Snapshotter); err != nil {
-			return img, err
-		}
-	}
-	return img, nil
+	return NewImageWithPlatform(c, info, rc.Platform), err
 }
 
 // Fetch downloads the image ref names into the content store and
@@ -253,6 +260,9 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 	}
 	rc.Progress.Report(remotes.Progress{Ref: name, Desc: root, Status: remotes.StatusResolved, Offset: root.Size, Total: root.Size})
 	log.G(ctx).WithField("image", name).WithField("digest", root.Digest).Debug("resolved")
+	if rc.onRoot != nil {
+		rc.onRoot(root)
+	}
 
 	fetcher, err := rc.Resolver.Fetcher(ctx, name)
 	if err != nil {
@@ -278,6 +288,9 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 			remotes.WithSource(named.Domain(), named.Path()),
 			remotes.WithFetchProgress(rc.Progress)); err != nil {
 			return nil, err
+		}
+		if rc.onBlob != nil {
+			rc.onBlob(desc.Digest)
 		}
 		if !images.IsManifestType(desc.MediaType) && !images.IsIndexType(desc.MediaType) {
 			return nil, nil

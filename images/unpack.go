@@ -25,6 +25,15 @@ type UnpackConfig struct {
 	ApplyOpts []diff.ApplyOpt
 	// SnapshotOpts are passed to every Prepare and Commit.
 	SnapshotOpts []snapshots.Opt
+	// LayerReady, if set, is called before each layer is unpacked and
+	// returns once the layer's blob is in the content store: for an
+	// unpack that runs while the image is still being fetched.
+	LayerReady func(ctx context.Context, layer ocispec.Descriptor) error
+}
+
+// WithLayerReady sets UnpackConfig.LayerReady.
+func WithLayerReady(fn func(ctx context.Context, layer ocispec.Descriptor) error) UnpackOpt {
+	return func(c *UnpackConfig) error { c.LayerReady = fn; return nil }
 }
 
 // UnpackOpt sets UnpackConfig fields.
@@ -87,6 +96,11 @@ func Unpack(ctx context.Context, store content.Store, image ocispec.Descriptor, 
 	var parent string
 	for i, layer := range m.Layers {
 		chain := chainIDs[i]
+		if cfg.LayerReady != nil {
+			if err := cfg.LayerReady(ctx, layer); err != nil {
+				return "", fmt.Errorf("unpack %s: layer %d %s: %w", Describe(mdesc), i, layer.Digest, err)
+			}
+		}
 		if err := unpackLayer(ctx, sn, applier, &cfg, layer, diffIDs[i], chain.String(), parent); err != nil {
 			return "", fmt.Errorf("unpack %s: layer %d %s: %w", Describe(mdesc), i, layer.Digest, err)
 		}

@@ -202,6 +202,33 @@ func pullAction(c *cli.Context, unpack bool) error {
 	}
 	table := newProgressTable(os.Stdout, "downloading")
 	opts = append(opts, client.WithProgress(table.update))
+	specs := c.StringSlice("platform")
+	if unpack && !c.Bool("all-platforms") && len(specs) <= 1 {
+		// One platform: unpack its layers while the rest download.
+		spec := platforms.DefaultString()
+		if len(specs) == 1 {
+			spec = specs[0]
+		}
+		p, err := platforms.Parse(spec)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, client.WithPlatformMatcher(platforms.Only(p)),
+			client.WithPullUnpack(), client.WithPullSnapshotter(c.String("snapshotter")))
+		start := time.Now()
+		table.start()
+		img, err := cl.Pull(ctx, named.String(), opts...)
+		table.stop(err == nil || img != nil)
+		if err != nil && img == nil {
+			return registryError(c, err)
+		}
+		fmt.Printf("unpacking %s %s...\n", platforms.Format(p), img.Target().Digest)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("done: %v\n", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
 	table.start()
 	info, err := cl.Fetch(ctx, named.String(), opts...)
 	table.stop(err == nil)
@@ -212,7 +239,6 @@ func pullAction(c *cli.Context, unpack bool) error {
 		return nil
 	}
 	// Unpack for each platform asked for, or this host's.
-	specs := c.StringSlice("platform")
 	if len(specs) == 0 {
 		specs = []string{platforms.DefaultString()}
 	}
