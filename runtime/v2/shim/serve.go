@@ -80,7 +80,6 @@ func serve(ctx context.Context, cfg Config, l net.Listener, term <-chan os.Signa
 			shutdown()
 		}
 	}()
-	go freeMemory(done)
 
 	select {
 	case <-done:
@@ -151,17 +150,3 @@ func setupLog(bundle string, cfg Config) {
 	logrus.SetOutput(os.Stderr)
 }
 
-// freeMemory returns freed heap to the OS now and then, so an idle shim
-// stays small.
-func freeMemory(done <-chan struct{}) {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			debug.FreeOSMemory()
-		case <-done:
-			return
-		}
-	}
-}
