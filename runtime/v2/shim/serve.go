@@ -149,4 +149,3 @@ func setupLog(bundle string, cfg Config) {
 	unix.Close(fd)
 	logrus.SetOutput(os.Stderr)
 }
-
