@@ -41,10 +41,13 @@ const (
 	// releaseQuietCPU, before memory is released. Long calls that keep
 	// working count as busy: a content write stream allocates, a layer
 	// Apply (which allocates little) uses the CPU. Calls that only wait
-	// (Tasks.Wait, an events subscription) do not.
-	releaseQuiet      = 200 * time.Millisecond
-	releaseQuietAlloc = 256 << 10
-	releaseQuietCPU   = 10 * time.Millisecond
+	// (Tasks.Wait, an events subscription) do not. A second, not less: a
+	// release costs the next call fresh page faults (measured ~3 ms on a
+	// `ctr run` that followed 0.4 s of quiet), so commands a moment apart
+	// must not pay it each time.
+	releaseQuiet      = time.Second
+	releaseQuietAlloc = 1 << 20
+	releaseQuietCPU   = releaseQuiet / 20
 	// releaseMinAlloc skips the release after activity that allocated
 	// less than this since the last one (a health check, a version call):
 	// two GCs would find next to nothing to give back.
