@@ -70,6 +70,13 @@ func Launch(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []
 // not nil and still alive, instead of starting a new process. The spare
 // is then the shim, and its Cmd the Launched's.
 func LaunchWith(ctx context.Context, cfg Config, bin string, opts *anypb.Any, env []string, parent int, spare *Spare) (_ *Launched, retErr error) {
+	defer func() {
+		// A spare not handed this task (a grouped container's shim
+		// already serves, or an error came first) is let go, not leaked.
+		if spare != nil {
+			go spare.Discard()
+		}
+	}()
 	if cfg.Namespace == "" || cfg.ID == "" {
 		return nil, errors.New("start: -namespace and -id are required")
 	}
@@ -114,9 +121,9 @@ func LaunchWith(ctx context.Context, cfg Config, bin string, opts *anypb.Any, en
 		task.Bundle, task.Socket = bundle, ""
 		if err := spare.adopt(task, f); err != nil {
 			log.G(ctx).WithError(err).Debug("spare shim unusable; starting a new one")
-			go spare.Cmd.Wait()
 		} else {
 			cmd = spare.Cmd
+			spare = nil // it is the task's shim now
 		}
 	}
 	if cmd == nil {
