@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/client"
+	// First: ctr's P count is set before other packages initialise.
+	_ "github.com/berth-containers/berth/cmd/ctr/internal/oneproc"
 	"github.com/berth-containers/berth/pkg/namespaces"
 	"github.com/berth-containers/berth/pkg/version"
 )
@@ -37,7 +38,6 @@ func main() {
 			if c.Bool("debug") {
 				logrus.SetLevel(logrus.DebugLevel)
 			}
-			limitProcs(c.Args().First())
 			return nil
 		},
 		Commands: commands(),
@@ -109,18 +109,3 @@ func newClient(c *cli.Context) (*client.Client, context.Context, context.CancelF
 // background is work a command left running beside its main path (see
 // newContainer); it ends before the client closes.
 var background sync.WaitGroup
-
-// bulkCommands move image data through ctr (pull, push, import, export,
-// content fetch and ingest) and may use every CPU.
-var bulkCommands = map[string]bool{"images": true, "image": true, "i": true, "content": true}
-
-// limitProcs runs every other command on one P (unless GOMAXPROCS is set):
-// they are a dozen round trips with a goroutine or two, and a second P
-// only adds threads and wake-ups — measured here, `ctr run -d` used 20-30%
-// less CPU with one P at the same latency, and twenty of them started at
-// once compete for the node's cores with the containers being started.
-func limitProcs(command string) {
-	if os.Getenv("GOMAXPROCS") == "" && !bulkCommands[command] {
-		runtime.GOMAXPROCS(1)
-	}
-}
