@@ -2,9 +2,7 @@ package images
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -110,22 +108,40 @@ func LayerCompression(mt string) (Compression, error) {
 	return t.c, nil
 }
 
-// mediaTypeRe is RFC 6838's type/subtype with its restricted name chars;
-// parameters are not allowed in descriptors. Compiled on first use, not at
-// init (ctr imports this package for every command).
-var mediaTypeRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$`)
-})
-
-// ValidateMediaType checks that mt is a syntactically valid media type.
+// ValidateMediaType checks that mt is a syntactically valid media type:
+// RFC 6838's type/subtype, each 1 to 127 of its restricted name chars
+// starting with a letter or digit; parameters are not allowed in
+// descriptors. Checked by hand: the equivalent regexp (with its {0,126}
+// repeats) compiles to a program whose allocation cost every ctr command
+// that reads an image ~130 page faults.
 func ValidateMediaType(mt string) error {
 	if mt == "" {
 		return fmt.Errorf("media type is empty: %w", errdefs.ErrInvalidArgument)
 	}
-	if !mediaTypeRe().MatchString(mt) {
+	typ, sub, ok := strings.Cut(mt, "/")
+	if !ok || !restrictedName(typ) || !restrictedName(sub) {
 		return fmt.Errorf("media type %q is malformed: %w", truncate(mt), errdefs.ErrInvalidArgument)
 	}
 	return nil
+}
+
+// restrictedName is RFC 6838's restricted-name: 1 to 127 characters, a
+// letter or digit first, then letters, digits and !#$&^_.+-.
+func restrictedName(s string) bool {
+	if len(s) == 0 || len(s) > 127 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return false
+		}
+		if !alnum && !strings.ContainsRune("!#$&^_.+-", rune(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string) string {
