@@ -364,14 +364,6 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, err
 	return res, nil
 }
 
-// Teardowns is the number of deleted tasks still being torn down in the
-// background.
-func (m *TaskManager) Teardowns() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.teardowns)
-}
-
 // Close waits (a bounded while) for deleted tasks' teardowns when the
 // daemon stops, so no shim is left serving nothing and no bundle is left
 // behind. Running tasks are left alone: they outlive the daemon.
