@@ -90,22 +90,27 @@ func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
 			info.Snapshotter = sn
 		}
 		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
-		if _, err := snaps.Stat(ctx, &snapshotsapi.StatSnapshotRequest{Snapshotter: sn, Key: img.ChainID.String()}); err != nil {
-			if !errdefs.IsNotFound(errdefs.FromGRPC(err)) {
-				return fmt.Errorf("stat image snapshot: %w", errdefs.FromGRPC(err))
-			}
+		prepare := func() (*snapshotsapi.PrepareSnapshotResponse, error) {
+			r, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
+				Snapshotter: sn, Key: key, Parent: img.ChainID.String(),
+			})
+			return r, errdefs.FromGRPC(err)
+		}
+		// Prepare first: the image is nearly always unpacked already, and
+		// its snapshot missing shows as NotFound, so asking first (Stat)
+		// would cost every container a round trip.
+		r, err := prepare()
+		if errdefs.IsNotFound(err) {
 			if EnsureUnpacked == nil {
 				return fmt.Errorf("image %q is not unpacked into snapshotter %q: %w", img.Name, sn, errdefs.ErrFailedPrecondition)
 			}
 			if err := EnsureUnpacked(ctx, c, img, sn); err != nil {
 				return fmt.Errorf("unpack image %q: %w", img.Name, err)
 			}
+			r, err = prepare()
 		}
-		r, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
-			Snapshotter: sn, Key: key, Parent: img.ChainID.String(),
-		})
 		if err != nil {
-			return fmt.Errorf("prepare snapshot %q: %w", key, errdefs.FromGRPC(err))
+			return fmt.Errorf("prepare snapshot %q: %w", key, err)
 		}
 		info.rootfsMounts = mountsFromProto(r.Mounts)
 		info.SnapshotKey = key

@@ -112,6 +112,8 @@ func TestImagesExportImportFreshDaemon(t *testing.T) {
 	a := newDaemon(t, "")
 	archive := busyboxArchive(t, "oci")
 	a.ctr("images", "import", "--no-unpack", archive)
+	// A container of an image not unpacked yet unpacks it first.
+	mustContain(t, a.ctr("run", "--rm", busyboxRef, "unpacks", "echo", "unpacked-on-run"), "unpacked-on-run")
 	a.ctr("images", "tag", busyboxRef, "example.com/copy:1")
 	dgst := imageDigest(t, a.ctr("images", "ls"), busyboxRef)
 	out := filepath.Join(t.TempDir(), "export.tar")
