@@ -1,6 +1,7 @@
 package v2
 
 import (
+	"os"
 	"sync"
 
 	shimcmd "github.com/berth-containers/berth/runtime/v2/shim"
@@ -16,13 +17,20 @@ type spares struct {
 	env     []string
 
 	mu       sync.Mutex
-	ready    map[string]*shimcmd.Spare
+	ready    map[string]*spare
 	starting map[string]bool
 	closed   bool
 }
 
+// spare is a ready spare and the binary it was started from: a binary
+// replaced since (an upgrade) makes it stale, and it is let go unused.
+type spare struct {
+	*shimcmd.Spare
+	bin os.FileInfo
+}
+
 func newSpares(address string, env []string) *spares {
-	return &spares{address: address, env: env, ready: map[string]*shimcmd.Spare{}, starting: map[string]bool{}}
+	return &spares{address: address, env: env, ready: map[string]*spare{}, starting: map[string]bool{}}
 }
 
 // take returns the spare for bin, or nil, and has the next one started.
@@ -41,21 +49,29 @@ func (p *spares) take(bin string) *shimcmd.Spare {
 		p.starting[bin] = true
 		go p.fill(bin)
 	}
-	return s
+	if s == nil {
+		return nil
+	}
+	if fi, err := os.Stat(bin); err != nil || !os.SameFile(fi, s.bin) || !fi.ModTime().Equal(s.bin.ModTime()) {
+		go s.Discard()
+		return nil
+	}
+	return s.Spare
 }
 
 func (p *spares) fill(bin string) {
+	fi, serr := os.Stat(bin)
 	s, err := shimcmd.StartSpare(bin, p.address, p.env)
 	p.mu.Lock()
 	p.starting[bin] = false
-	if err != nil || p.closed || p.ready[bin] != nil {
+	if err != nil || serr != nil || p.closed || p.ready[bin] != nil {
 		p.mu.Unlock()
 		if s != nil {
 			s.Discard()
 		}
 		return
 	}
-	p.ready[bin] = s
+	p.ready[bin] = &spare{Spare: s, bin: fi}
 	p.mu.Unlock()
 }
 
@@ -67,7 +83,7 @@ func (p *spares) close() {
 	p.mu.Lock()
 	p.closed = true
 	ready := p.ready
-	p.ready = map[string]*shimcmd.Spare{}
+	p.ready = map[string]*spare{}
 	p.mu.Unlock()
 	for _, s := range ready {
 		s.Discard()
