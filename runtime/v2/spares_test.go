@@ -68,4 +68,3 @@ func TestSpares(t *testing.T) {
 		t.Fatal("take after close handed out a spare")
 	}
 }
-
