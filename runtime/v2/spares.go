@@ -1,9 +1,11 @@
 package v2
 
 import (
+	"errors"
 	"os"
 	"sync"
 
+	"github.com/berth-containers/berth/pkg/log"
 	shimcmd "github.com/berth-containers/berth/runtime/v2/shim"
 )
 
@@ -68,6 +70,10 @@ func (p *spares) fill(bin string) {
 		p.mu.Unlock()
 		if s != nil {
 			s.Discard()
+		}
+		if err = errors.Join(err, serr); err != nil {
+			// Tasks start their shims the usual way meanwhile.
+			log.L.WithError(err).WithField("binary", bin).Warn("start spare shim")
 		}
 		return
 	}
