@@ -39,6 +39,9 @@ type GCStats struct {
 	Duration         time.Duration
 }
 
+// errUnchanged ends a collection's transaction that changed nothing.
+var errUnchanged = errors.New("nothing to commit")
+
 // gcNode is a blob (snapshotter empty) or a snapshot in a namespace.
 type gcNode struct {
 	ns, snapshotter, key string
@@ -71,8 +74,17 @@ func (db *DB) GarbageCollect(ctx context.Context) (GCStats, error) {
 			return err
 		}
 		keepBlobs, keepSnaps = remaining(tx)
+		if stats.LeasesExpired+stats.ContentRecords+stats.SnapshotRecords == 0 {
+			// Nothing changed: roll back rather than commit, which would
+			// cost two fdatasyncs and hold bbolt's writer for them. Most
+			// collections (one after each lease delete) find nothing.
+			return errUnchanged
+		}
 		return nil
 	})
+	if errors.Is(err, errUnchanged) {
+		err = nil
+	}
 	if err != nil {
 		return stats, fmt.Errorf("garbage collection: %w", err)
 	}

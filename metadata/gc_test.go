@@ -14,6 +14,7 @@ import (
 	"github.com/berth-containers/berth/snapshots"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	bolt "go.etcd.io/bbolt"
 )
 
 type gcFixture struct {
@@ -270,4 +271,35 @@ func TestGarbageCollectConcurrentWriters(t *testing.T) {
 	if n := len(f.fake.keys()); n != 20 {
 		t.Fatalf("%d snapshots survived, want 20", n)
 	}
+}
+
+// A collection that finds nothing to drop commits nothing (no bbolt
+// transaction, so no fdatasync); one that drops a record commits.
+func TestGarbageCollectUnchangedCommitsNothing(t *testing.T) {
+	f := newGCFixture(t)
+	ctx := nsCtx("default")
+	txid := func() int {
+		var id int
+		if err := f.db.bdb.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	kept := f.blob(ctx, "kept", map[string]string{GCRootLabel: "yes"})
+	before := txid()
+	if stats := f.gc(); stats.ContentRecords != 0 {
+		t.Fatalf("root blob collected: %+v", stats)
+	}
+	if after := txid(); after != before {
+		t.Fatalf("collection with nothing to drop committed: txid %d -> %d", before, after)
+	}
+	f.blob(ctx, "garbage", nil)
+	before = txid()
+	if stats := f.gc(); stats.ContentRecords != 1 || stats.ContentDeleted != 1 {
+		t.Fatalf("unreferenced blob kept: %+v", stats)
+	}
+	if after := txid(); after == before {
+		t.Fatal("collection that dropped a record did not commit")
+	}
+	f.wantBlobs(kept)
 }
