@@ -90,6 +90,11 @@ func runAttached(ctx context.Context, c *cli.Context, task *client.Task, tty boo
 		}
 		defer con.Reset()
 	}
+	var signals *signalCatcher
+	if !tty {
+		signals = catchSignals()
+		defer signals.stop()
+	}
 	statusC, err := task.Wait(ctx)
 	if err != nil {
 		return 0, err
@@ -106,8 +111,7 @@ func runAttached(ctx context.Context, c *cli.Context, task *client.Task, tty boo
 		stop := forwardResizes(ctx, con, task.Resize)
 		defer stop()
 	} else {
-		stop := forwardSignals(ctx, func(ctx context.Context, sig syscallSignal) error { return task.Kill(ctx, sig) })
-		defer stop()
+		signals.forward(ctx, func(ctx context.Context, sig syscallSignal) error { return task.Kill(ctx, sig) })
 	}
 	status := <-statusC
 	code, _, err := status.Result()

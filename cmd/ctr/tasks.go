@@ -411,13 +411,14 @@ func runProcessAttached(ctx context.Context, p *client.Process, tty bool, stdin 
 		stop := forwardResizes(ctx, con, p.Resize)
 		defer stop()
 	} else {
+		signals := catchSignals()
+		defer signals.stop()
 		stdin.set(func() { p.CloseStdin(context.WithoutCancel(ctx)) })
 		if err := p.Start(ctx); err != nil {
 			p.Delete(context.WithoutCancel(ctx))
 			return 0, err
 		}
-		stop := forwardSignals(ctx, func(ctx context.Context, sig syscall.Signal) error { return p.Kill(ctx, sig) })
-		defer stop()
+		signals.forward(ctx, func(ctx context.Context, sig syscall.Signal) error { return p.Kill(ctx, sig) })
 	}
 	code, _, err := (<-statusC).Result()
 	if err != nil {
