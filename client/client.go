@@ -51,6 +51,11 @@ type clientOpts struct {
 // Opt configures New.
 type Opt func(*clientOpts) error
 
+// WithDialOpts adds gRPC dial options (interceptors, for example).
+func WithDialOpts(opts ...grpc.DialOption) Opt {
+	return func(o *clientOpts) error { o.dialOpts = append(o.dialOpts, opts...); return nil }
+}
+
 // WithTimeout bounds how long New waits for the daemon to answer.
 func WithTimeout(d time.Duration) Opt {
 	return func(o *clientOpts) error { o.timeout = d; return nil }

@@ -96,9 +96,11 @@ func signalContext(c *cli.Context) (context.Context, context.CancelFunc) {
 
 // newClient connects and returns the client with the command's context.
 func newClient(c *cli.Context) (*client.Client, context.Context, context.CancelFunc, error) {
-	cl, err := client.New(c.String("address"),
-		client.WithTimeout(c.Duration("connect-timeout")),
-		client.WithDefaultNamespace(c.String("namespace")))
+	opts := []client.Opt{client.WithTimeout(c.Duration("connect-timeout")), client.WithDefaultNamespace(c.String("namespace"))}
+	if c.Bool("debug") {
+		opts = append(opts, debugDialOpts())
+	}
+	cl, err := client.New(c.String("address"), opts...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
