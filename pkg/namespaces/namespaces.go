@@ -73,10 +73,10 @@ func Namespace(ctx context.Context) (string, bool) {
 	if ns, ok := ctx.Value(key{}).(string); ok {
 		return ns, true
 	}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(GRPCHeader); len(v) > 0 {
-			return v[0], true
-		}
+	// One key's values, not a copy of all the metadata (FromIncomingContext):
+	// this runs several times per call.
+	if v := metadata.ValueFromIncomingContext(ctx, GRPCHeader); len(v) > 0 {
+		return v[0], true
 	}
 	if md, ok := ttrpc.GetMetadata(ctx); ok {
 		if v, ok := md.Get(TTRPCHeader); ok && len(v) > 0 {

@@ -62,6 +62,7 @@ func (s *Service) Register(srv *grpc.Server) error {
 // default 4 MiB limit; List sends infos in batches.
 const (
 	readChunk = 1 << 20
+	smallRead = 64 << 10
 	listBatch = 100
 )
 
@@ -151,9 +152,18 @@ func (s *Service) Read(r *api.ReadContentRequest, stream api.Content_ReadServer)
 	if size <= 0 || off+size > ra.Size() {
 		size = ra.Size() - off
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
+	var buf []byte
+	if size < smallRead {
+		// Manifests, indexes and configs: a buffer of their size. A
+		// pooled 1 MiB buffer for each (a sync.Pool is emptied by every
+		// GC) was a quarter of what berthd allocated under a burst of
+		// `ctr run`s, and with it most of its garbage collections.
+		buf = make([]byte, size)
+	} else {
+		bp := bufPool.Get().(*[]byte)
+		defer bufPool.Put(bp)
+		buf = *bp
+	}
 	end := off + size
 	for off < end {
 		n := int64(len(buf))

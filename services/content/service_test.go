@@ -326,6 +326,8 @@ func TestInfoListReadUpdateDelete(t *testing.T) {
 		{0, 0, big, nil},
 		{-5, 0, big, nil},
 		{10, 20, big[10:30], nil},
+		{100, smallRead - 1, big[100 : 100+smallRead-1], nil}, // own buffer
+		{100, smallRead, big[100 : 100+smallRead], nil},       // pooled buffer
 		{1<<20 - 3, 1 << 20, big[1<<20-3 : 2<<20-3], nil},
 		{int64(len(big)) - 4, 100, big[len(big)-4:], nil},
 		{int64(len(big)), 0, nil, nil},

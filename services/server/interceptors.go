@@ -16,16 +16,17 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// requestLogger is the request's log entry, with method and namespace.
-func requestLogger(ctx context.Context, method string) *logrus.Entry {
+// logDone logs a finished call at debug, with its method, namespace and
+// duration. The entry is built only when debug logging is on: its fields
+// were an eighth of what a daemon at info level allocated per call.
+func logDone(ctx context.Context, method string, start time.Time, err error) {
+	if !log.L.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		return
+	}
 	l := log.G(ctx).WithField("method", method)
 	if ns, ok := namespaces.Namespace(ctx); ok {
 		l = l.WithField("namespace", ns)
 	}
-	return l
-}
-
-func logDone(l *logrus.Entry, start time.Time, err error) {
 	l = l.WithField("duration", time.Since(start))
 	if err != nil {
 		l.WithError(err).Debug("request failed")
@@ -52,7 +53,7 @@ func unaryLog(ctx context.Context, req interface{}, info *grpc.UnaryServerInfo, 
 	defer grpcInFlight.With().Dec()
 	resp, err := handler(ctx, req)
 	err = errdefs.ToGRPC(err)
-	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	logDone(ctx, info.FullMethod, start, err)
 	observeCall(info.FullMethod, start, err)
 	return resp, err
 }
@@ -71,7 +72,7 @@ func streamLog(srv interface{}, ss grpc.ServerStream, info *grpc.StreamServerInf
 	grpcInFlight.With().Inc()
 	defer grpcInFlight.With().Dec()
 	err := errdefs.ToGRPC(handler(srv, ss))
-	logDone(requestLogger(ss.Context(), info.FullMethod), start, err)
+	logDone(ss.Context(), info.FullMethod, start, err)
 	observeCall(info.FullMethod, start, err)
 	return err
 }
@@ -110,7 +111,7 @@ func ttrpcLog(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *ttrpc.Unar
 	start := time.Now()
 	resp, err := method(ctx, unmarshal)
 	err = errdefs.ToGRPC(err)
-	logDone(requestLogger(ctx, info.FullMethod), start, err)
+	logDone(ctx, info.FullMethod, start, err)
 	ttrpcHandled.With(info.FullMethod, status.Code(err).String()).Inc()
 	return resp, err
 }
