@@ -92,6 +92,12 @@ type process struct {
 	id     string // exec id; "" for the init process
 	pid    uint32
 	io     cio.IO
+	// shimOpened: the shim has opened its ends of io's FIFOs (it does so
+	// when it creates a task and when it starts an exec), so waitIO must
+	// not abandon our opens: one the kernel has completed but whose
+	// goroutine has not yet run would be dropped with the output it was
+	// about to read.
+	shimOpened bool
 }
 
 // Task is the init process of a container.
@@ -150,7 +156,7 @@ func (ct *Container) NewTask(ctx context.Context, ioCreate cio.Creator, opts ...
 	if err != nil {
 		return nil, errdefs.FromGRPC(err)
 	}
-	return &Task{process{c: ct.c, taskID: ct.id, pid: r.Pid, io: i}}, nil
+	return &Task{process{c: ct.c, taskID: ct.id, pid: r.Pid, io: i, shimOpened: true}}, nil
 }
 
 // Task loads the container's existing task; with attach, it re-opens the
@@ -161,7 +167,7 @@ func (ct *Container) Task(ctx context.Context, attach cio.Attach) (*Task, error)
 	if err != nil {
 		return nil, errdefs.FromGRPC(err)
 	}
-	t := &Task{process{c: ct.c, taskID: ct.id, pid: r.Process.Pid}}
+	t := &Task{process{c: ct.c, taskID: ct.id, pid: r.Process.Pid, shimOpened: true}}
 	if attach != nil {
 		p := r.Process
 		set := cio.NewFIFOSet(cio.Config{Terminal: p.Terminal, Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.Stderr}, nil)
@@ -201,6 +207,7 @@ func (p *process) Start(ctx context.Context) error {
 		return errdefs.FromGRPC(err)
 	}
 	p.pid = r.Pid
+	p.shimOpened = true
 	return nil
 }
 
@@ -265,9 +272,13 @@ func (p *process) CloseStdin(ctx context.Context) error {
 
 // waitIO lets output copying finish, then releases the client's streams.
 // The shim closes its ends when the process exits, so nothing is lost.
+// Opens still waiting for a shim that never opened its ends (an exec
+// never started) are abandoned.
 func (p *process) waitIO() {
 	if p.io != nil {
-		p.io.Cancel()
+		if !p.shimOpened {
+			p.io.Cancel()
+		}
 		p.io.Wait()
 	}
 }
