@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -281,22 +283,54 @@ func (ct *Container) SetLabels(ctx context.Context, labels map[string]string) (m
 // DeleteOpts runs before the record is deleted (e.g. removing the snapshot).
 type DeleteOpts func(ctx context.Context, c *Client, info ContainerInfo) error
 
-// Delete deletes the container record after running opts.
+// Delete deletes the container record, then runs opts: clean-ups of what
+// the record held, such as WithSnapshotCleanup. The record goes first
+// because the daemon refuses it while the container has a task; removing
+// the snapshot first (containerd's client order) would take a running
+// container's root file system away and then report that the container
+// could not be deleted. If an opt fails, the record is gone all the same
+// and what the opt would have removed is left to garbage collection.
 func (ct *Container) Delete(ctx context.Context, opts ...DeleteOpts) error {
 	ctx = ct.c.withNamespace(ctx)
+	var info ContainerInfo
 	if len(opts) > 0 {
-		info, err := ct.record(ctx)
-		if err != nil {
+		var err error
+		if info, err = ct.record(ctx); err != nil {
 			return err
 		}
-		for _, o := range opts {
-			if err := o(ctx, ct.c, info); err != nil {
-				return err
-			}
-		}
 	}
-	_, err := ct.c.ContainerService().Delete(ctx, &containersapi.DeleteContainerRequest{Id: ct.id})
-	return errdefs.FromGRPC(err)
+	if _, err := ct.c.ContainerService().Delete(ctx, &containersapi.DeleteContainerRequest{Id: ct.id}); err != nil {
+		return errdefs.FromGRPC(err)
+	}
+	var errs []error
+	for _, o := range opts {
+		errs = append(errs, o(ctx, ct.c, info))
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteTaskless is Delete for a container whose task the caller has just
+// deleted (`ctr run --rm`): the record's deletion and the opts run at the
+// same time, each request in flight beside the others.
+func (ct *Container) DeleteTaskless(ctx context.Context, opts ...DeleteOpts) error {
+	ctx = ct.c.withNamespace(ctx)
+	info, err := ct.record(ctx)
+	if err != nil {
+		return err
+	}
+	errs := make([]error, len(opts)+1)
+	var wg sync.WaitGroup
+	for i, o := range opts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = o(ctx, ct.c, info)
+		}()
+	}
+	_, err = ct.c.ContainerService().Delete(ctx, &containersapi.DeleteContainerRequest{Id: ct.id})
+	errs[len(opts)] = errdefs.FromGRPC(err)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (c *Client) namespaceOf(ctx context.Context) string {

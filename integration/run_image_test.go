@@ -149,3 +149,30 @@ func TestRunTTY(t *testing.T) {
 		t.Fatal("ctr run -t did not exit")
 	}
 }
+
+// `ctr c rm` of a container whose task runs fails and touches nothing: the
+// container keeps its record, its snapshot and a working root file system.
+// With the task stopped, rm deletes the task, the container and the
+// snapshot (containerd's ctr does the same).
+func TestRemoveContainerWithTask(t *testing.T) {
+	archive := busyboxArchive(t, "oci")
+	d := newDaemon(t, "")
+	d.ctr("images", "import", archive)
+	snapsBefore := d.ctr("snapshots", "ls")
+	d.ctr("run", "-d", busyboxRef, "live", "sleep", "1000")
+	out, err := d.ctrErr("c", "rm", "live")
+	mustFail(t, out, err, "non stopped")
+	mustContain(t, d.ctr("snapshots", "ls"), "live")
+	mustContain(t, d.ctr("c", "ls"), "live")
+	mustContain(t, d.ctr("t", "exec", "--exec-id", "w", "live", "sh", "-c", "echo kept > /f && cat /f"), "kept")
+	d.ctr("t", "kill", "-s", "KILL", "live")
+	waitFor(t, func() bool { return taskStopped(d, "live") })
+	d.ctr("c", "rm", "live")
+	if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+	if got := d.ctr("snapshots", "ls"); got != snapsBefore {
+		t.Fatalf("snapshots left behind:\nbefore:\n%s\nafter:\n%s", snapsBefore, got)
+	}
+	assertNoBundles(t, d)
+}

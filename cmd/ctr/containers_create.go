@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
+	"github.com/berth-containers/berth/pkg/errdefs"
 )
 
 // containerFlags are shared by `containers create` and `run`.
@@ -153,24 +155,52 @@ var imageContainerOpts = func(ctx context.Context, c *cli.Context, cl *client.Cl
 	return nil, nil, errors.New("creating a container from an image is not implemented yet; use --rootfs DIR")
 }
 
-// deleteContainer deletes a container record (and, with the images work,
-// its snapshot).
+// deleteContainer deletes a container (and its snapshot unless kept), as
+// containerd's ctr does: a task that is stopped or only created is deleted
+// first; a running or paused one makes it an error, and nothing is touched.
 func deleteContainer(ctx context.Context, cl *client.Client, id string, withSnapshot bool) error {
 	ct, err := cl.LoadContainer(ctx, id)
 	if err != nil {
 		return err
 	}
-	return deleteLoaded(ctx, ct, withSnapshot)
+	task, err := ct.Task(ctx, nil)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return err
+	default:
+		st, err := task.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Status != client.Stopped && st.Status != client.Created {
+			return fmt.Errorf("cannot delete a non stopped container: task is %s", st.Status)
+		}
+		if _, err := task.Delete(ctx); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
+	return deleteRecordFirst(ctx, ct, withSnapshot)
 }
 
-// deleteLoaded deletes the container of a handle ctr already holds (the
-// one it just ran), with no extra round trip to load it again.
+// deleteLoaded deletes the container ctr just ran and whose task it has
+// deleted (or never made), with no round trip to load it again; the
+// record and the snapshot go in two requests at once.
 func deleteLoaded(ctx context.Context, ct *client.Container, withSnapshot bool) error {
-	var opts []client.DeleteOpts
+	return ct.DeleteTaskless(ctx, snapshotCleanup(withSnapshot)...)
+}
+
+// deleteRecordFirst deletes the container of a handle ctr holds whose
+// task may be left: the record first, then the snapshot (see Delete).
+func deleteRecordFirst(ctx context.Context, ct *client.Container, withSnapshot bool) error {
+	return ct.Delete(ctx, snapshotCleanup(withSnapshot)...)
+}
+
+func snapshotCleanup(withSnapshot bool) []client.DeleteOpts {
 	if withSnapshot && deleteSnapshotOpt != nil {
-		opts = append(opts, deleteSnapshotOpt)
+		return []client.DeleteOpts{deleteSnapshotOpt}
 	}
-	return ct.Delete(ctx, opts...)
+	return nil
 }
 
 // deleteSnapshotOpt removes the container's snapshot; set by the images work.

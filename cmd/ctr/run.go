@@ -76,7 +76,7 @@ var runCommand = &cli.Command{
 			if _, ok := err.(cli.ExitCoder); !ok {
 				// A task that never ran leaves its container behind
 				// unless we clean up here.
-				deleteLoaded(ctx, ct, true)
+				deleteRecordFirst(ctx, ct, true)
 			}
 		}
 		return err

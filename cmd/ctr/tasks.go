@@ -305,7 +305,14 @@ func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, d
 	}
 	code, err := runAttached(ctx, c, task, tty, &stdin)
 	if rm {
-		if derr := deleteLoaded(context.WithoutCancel(ctx), ct, true); derr != nil && err == nil {
+		// With the task deleted, the container and its snapshot go at
+		// once; otherwise the record goes first, which the daemon refuses
+		// while a task is left, and the snapshot stays with it.
+		del := deleteLoaded
+		if err != nil {
+			del = deleteRecordFirst
+		}
+		if derr := del(context.WithoutCancel(ctx), ct, true); derr != nil && err == nil {
 			err = derr
 		}
 	}
