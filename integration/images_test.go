@@ -2,10 +2,13 @@ package integration
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	mountpkg "github.com/berth-containers/berth/mount"
 )
 
 const busyboxRef = "docker.io/library/busybox:latest"
@@ -202,5 +205,54 @@ func TestImagesRemoveCollectsGarbage(t *testing.T) {
 	}
 	if digestRE.MatchString(d.ctr("images", "ls", "-q")) {
 		t.Error("images left")
+	}
+}
+
+// `ctr images mount` mounts an image (unpacking it first if needed) read-
+// only, or writable with --rw; `unmount` undoes it and with --rm drops the
+// snapshot and its lease; a mount of the other kind over a kept snapshot is
+// refused.
+func TestImagesMount(t *testing.T) {
+	d := newDaemon(t, "")
+	d.ctr("images", "import", "--no-unpack", busyboxArchive(t, "oci"))
+	snapsBefore := d.ctr("snapshots", "ls")
+	target := t.TempDir()
+	t.Cleanup(func() { mountpkg.UnmountAll(target, 0) })
+	mustContain(t, d.ctr("images", "mount", busyboxRef, target), target)
+	if _, err := os.Stat(filepath.Join(target, "bin", "busybox")); err != nil {
+		t.Fatalf("image not mounted: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(target, "x"), nil, 0o644); err == nil {
+		t.Fatal("read-only mount is writable")
+	}
+	mustContain(t, d.ctr("leases", "ls"), target)
+	d.ctr("images", "unmount", target)
+	if _, err := os.Stat(filepath.Join(target, "bin")); !os.IsNotExist(err) {
+		t.Fatalf("still mounted after unmount: %v", err)
+	}
+	out, err := d.ctrErr("images", "mount", "--rw", busyboxRef, target)
+	mustFail(t, out, err, "unmount --rm")
+	d.ctr("images", "unmount", "--rm", target)
+	if out := d.ctr("leases", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("leases left: %q", out)
+	}
+
+	d.ctr("images", "mount", "--rw", busyboxRef, target)
+	if err := os.WriteFile(filepath.Join(target, "x"), []byte("w"), 0o644); err != nil {
+		t.Fatalf("--rw mount: %v", err)
+	}
+	d.ctr("images", "unmount", "--rm", target)
+	if _, err := os.Stat(filepath.Join(target, "x")); !os.IsNotExist(err) {
+		t.Fatalf("still mounted after unmount --rm: %v", err)
+	}
+	// The image's own layers stay unpacked; only the mount's snapshot goes.
+	after := d.ctr("snapshots", "ls")
+	if strings.Contains(after, target) || strings.Count(after, "\n") <= strings.Count(snapsBefore, "\n") {
+		t.Fatalf("snapshots after unmount --rm:\n%s", after)
+	}
+	out, err = d.ctrErr("images", "mount", "docker.io/library/nosuch:1", target)
+	mustFail(t, out, err, "not found")
+	if out := d.ctr("leases", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("leases left after a failed mount: %q", out)
 	}
 }

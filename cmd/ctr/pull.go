@@ -27,6 +27,9 @@ import (
 
 func init() {
 	imagesCommand.Subcommands = append(imagesCommand.Subcommands, imagePullCommand, imageFetchCommand, imagePushCommand)
+	// containerd's ctr has it as `content fetch`; the same command here.
+	contentFetch := *imageFetchCommand
+	contentCommand.Subcommands = append(contentCommand.Subcommands, &contentFetch)
 }
 
 // registryFlags are the flags of every command that talks to a registry.

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/berth-containers/berth/client"
+	"github.com/berth-containers/berth/mount"
+	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/leases"
+	"github.com/berth-containers/berth/snapshots"
+)
+
+func init() {
+	imagesCommand.Subcommands = append(imagesCommand.Subcommands, imageMountCommand, imageUnmountCommand)
+}
+
+// `ctr images mount` works as containerd's: the snapshot is named by the
+// target path and held by a lease of the same name (24 hours), so that it
+// survives ctr and `ctr images unmount --rm TARGET` can find both again.
+var imageMountCommand = &cli.Command{
+	Name:      "mount",
+	Usage:     "mount an image to a target path",
+	ArgsUsage: "[flags] <ref> <target>",
+	Description: `Mount an image's root file system at the target directory, read-only
+unless --rw (then changes go to a snapshot of its own). The image is unpacked
+first if it is not. Undo with 'ctr images unmount [--rm] <target>'.`,
+	Flags: []cli.Flag{
+		snapshotterFlag,
+		&cli.BoolFlag{Name: "rw", Usage: "enable write support on the mount"},
+		&cli.StringFlag{Name: "platform", Usage: "mount the image for the specified platform"},
+	},
+	Action: func(c *cli.Context) error {
+		ref, target := c.Args().Get(0), c.Args().Get(1)
+		if ref == "" {
+			return errors.New("please provide an image reference to mount")
+		}
+		if target == "" {
+			return errors.New("please provide a target path to mount to")
+		}
+		target, err := filepath.Abs(target)
+		if err != nil {
+			return err
+		}
+		if st, err := os.Stat(target); err != nil {
+			return err
+		} else if !st.IsDir() {
+			return fmt.Errorf("mount target %s is not a directory", target)
+		}
+		var matchers []string
+		if p := c.String("platform"); p != "" {
+			matchers = []string{p}
+		}
+		platform, err := platformMatcher(matchers)
+		if err != nil {
+			return err
+		}
+		cl, ctx, cancel, err := newClient(c)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		sn := c.String("snapshotter")
+		if sn == "" {
+			if sn, err = cl.DefaultSnapshotterFor(ctx); err != nil {
+				return err
+			}
+		}
+		img, err := cl.ResolveImage(ctx, ref, platform)
+		if err != nil {
+			return err
+		}
+		// The lease is kept on success: it is what holds the snapshot. One
+		// left by an earlier mount of the target (unmounted without --rm)
+		// is taken up again, with its snapshot.
+		lctx, done, err := cl.WithLease(ctx, client.WithLeaseID(target), client.WithExpiration(24*time.Hour))
+		switch {
+		case errdefs.IsAlreadyExists(err):
+			lctx, done = leases.WithLease(ctx, target), func(context.Context) error { return nil }
+		case err != nil:
+			return fmt.Errorf("lease %q: %w", target, err)
+		}
+		ctx = lctx
+		mounts, err := prepareMountSnapshot(ctx, cl, img, sn, target, c.Bool("rw"))
+		if err == nil {
+			if err = mount.All(mounts, target); err != nil {
+				cl.SnapshotService(sn).Remove(ctx, target)
+			}
+		}
+		if err != nil {
+			done(context.WithoutCancel(ctx))
+			return err
+		}
+		fmt.Fprintln(c.App.Writer, target)
+		return nil
+	},
+}
+
+// prepareMountSnapshot makes the snapshot named key on top of the image
+// (unpacking it if needed): writable with rw, else a view. A snapshot of
+// that name already there (a target mounted before) is reused.
+func prepareMountSnapshot(ctx context.Context, cl *client.Client, img client.ImageRuntimeInfo, sn, key string, rw bool) ([]mount.Mount, error) {
+	s := cl.SnapshotService(sn)
+	create := func() ([]mount.Mount, error) {
+		if rw {
+			return s.Prepare(ctx, key, img.ChainID.String())
+		}
+		return s.View(ctx, key, img.ChainID.String())
+	}
+	mounts, err := create()
+	if errdefs.IsNotFound(err) {
+		if err := client.EnsureUnpacked(ctx, cl, img, sn); err != nil {
+			return nil, fmt.Errorf("unpack image %q: %w", img.Name, err)
+		}
+		mounts, err = create()
+	}
+	if errdefs.IsAlreadyExists(err) {
+		want := snapshots.KindView
+		if rw {
+			want = snapshots.KindActive
+		}
+		info, serr := s.Stat(ctx, key)
+		if serr != nil {
+			return nil, fmt.Errorf("snapshot %q: %w", key, serr)
+		}
+		if info.Kind != want {
+			return nil, fmt.Errorf("%s already has a snapshot of kind %s, not %s: remove it first with 'ctr images unmount --rm %s': %w",
+				key, info.Kind, want, key, errdefs.ErrFailedPrecondition)
+		}
+		mounts, err = s.Mounts(ctx, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %q of image %q: %w", key, img.Name, err)
+	}
+	return mounts, nil
+}
+
+var imageUnmountCommand = &cli.Command{
+	Name:      "unmount",
+	Usage:     "unmount the image from the target",
+	ArgsUsage: "[flags] <target>",
+	Flags:     []cli.Flag{&cli.BoolFlag{Name: "rm", Usage: "remove the snapshot after a successful unmount"}},
+	Action: func(c *cli.Context) error {
+		target := c.Args().First()
+		if target == "" {
+			return errors.New("please provide a target path to unmount from")
+		}
+		target, err := filepath.Abs(target)
+		if err != nil {
+			return err
+		}
+		if err := mount.UnmountAll(target, 0); err != nil {
+			return fmt.Errorf("unmount %s: %w", target, err)
+		}
+		if !c.Bool("rm") {
+			return nil
+		}
+		cl, ctx, cancel, err := newClient(c)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		// Deleting the lease synchronously collects the snapshot it held.
+		if err := cl.Leases().Delete(ctx, target, true); err != nil {
+			return fmt.Errorf("remove the snapshot of %s (lease %q): %w", target, target, err)
+		}
+		return nil
+	},
+}
