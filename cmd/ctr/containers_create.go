@@ -65,11 +65,14 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	lch := make(chan leased, 1)
 	go func() {
 		lctx, done, err := cl.WithLease(ctx)
-		if err == nil && !c.IsSet("runtime") {
-			cl.DefaultRuntimeFor(ctx) // cached for the call below
-		}
 		lch <- leased{lctx, done, err}
 	}()
+	if !c.IsSet("runtime") || !c.IsSet("snapshotter") {
+		// The namespace's default runtime and snapshotter (one Get, then
+		// cached) are read beside the lease's creation and the image's
+		// resolution instead of after either.
+		go cl.DefaultRuntimeFor(ctx)
+	}
 	var lease *leased
 	defer func() {
 		if lease == nil {
