@@ -151,7 +151,8 @@ func TestRunTTY(t *testing.T) {
 }
 
 // `ctr c rm` of a container whose task runs fails and touches nothing: the
-// container keeps its record, its snapshot and a working root file system.
+// container keeps its record, its snapshot and a working root file system;
+// removing the snapshot itself is refused too.
 // With the task stopped, rm deletes the task, the container and the
 // snapshot (containerd's ctr does the same).
 func TestRemoveContainerWithTask(t *testing.T) {
@@ -164,6 +165,12 @@ func TestRemoveContainerWithTask(t *testing.T) {
 	mustFail(t, out, err, "non stopped")
 	mustContain(t, d.ctr("snapshots", "ls"), "live")
 	mustContain(t, d.ctr("c", "ls"), "live")
+	// Nor does any client's snapshot remove take it from under the task.
+	out, err = d.ctrErr("snapshots", "rm", "live")
+	mustFail(t, out, err, "has a task")
+	requireBinary(t, "/usr/bin/ctr")
+	out, err = d.dctrErr("snapshots", "rm", "live")
+	mustFail(t, out, err, "has a task")
 	mustContain(t, d.ctr("t", "exec", "--exec-id", "w", "live", "sh", "-c", "echo kept > /f && cat /f"), "kept")
 	d.ctr("t", "kill", "-s", "KILL", "live")
 	waitFor(t, func() bool { return taskStopped(d, "live") })

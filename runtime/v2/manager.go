@@ -293,6 +293,24 @@ func (m *TaskManager) List(ctx context.Context) ([]*Task, error) {
 	return out, nil
 }
 
+// TaskIDs returns the ids of the namespace's tasks, those still being
+// created included.
+func (m *TaskManager) TaskIDs(ctx context.Context) ([]string, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for k := range m.tasks {
+		if id, ok := strings.CutPrefix(k, ns+"/"); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
 // Count is the number of live tasks in all namespaces (for metrics).
 func (m *TaskManager) Count() int {
 	m.mu.Lock()

@@ -20,6 +20,9 @@ type local struct {
 	publisher    events.Publisher
 	collect      func()                      // may be nil
 	collectSync  func(context.Context) error // may be nil
+	// taskRootfs names the container whose task has the snapshot as its
+	// root file system, if one has; nil when there is no runtime.
+	taskRootfs func(ctx context.Context, snapshotter, key string) (string, bool)
 }
 
 func (l *local) get(name string) (snapshots.Snapshotter, error) {
@@ -76,6 +79,16 @@ func (l *local) Remove(ctx context.Context, name, key string) error {
 	sn, err := l.get(name)
 	if err != nil {
 		return err
+	}
+	// A task's root file system is not removed from under it: containerd
+	// would, and the running container's writable layer would go (any
+	// client's `snapshots rm` of the wrong key). Clients delete the task
+	// first, as both ctrs do before removing a container's snapshot.
+	if l.taskRootfs != nil {
+		if id, ok := l.taskRootfs(ctx, name, key); ok {
+			return fmt.Errorf("snapshot %q is the root file system of container %q, which has a task; delete the task first: %w",
+				key, id, errdefs.ErrFailedPrecondition)
+		}
 	}
 	if err := sn.Remove(ctx, key); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	api "github.com/berth-containers/berth/api/services/snapshots/v1"
 	"github.com/berth-containers/berth/api/types"
 	"github.com/berth-containers/berth/events"
+	"github.com/berth-containers/berth/metadata"
 	"github.com/berth-containers/berth/mount"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/plugin"
@@ -20,11 +21,36 @@ import (
 	"github.com/berth-containers/berth/snapshots"
 )
 
+// taskLister is the part of the runtime the service asks which tasks live.
+type taskLister interface {
+	TaskIDs(ctx context.Context) ([]string, error)
+}
+
+// taskRootfs finds the container, among those with a task in the context's
+// namespace, whose root file system is snapshot key of snapshotter: a
+// container record read per live task, so the cost follows the running
+// tasks, not the stored containers.
+func taskRootfs(tasks taskLister, containers *metadata.ContainerStore) func(ctx context.Context, snapshotter, key string) (string, bool) {
+	return func(ctx context.Context, snapshotter, key string) (string, bool) {
+		ids, err := tasks.TaskIDs(ctx)
+		if err != nil {
+			return "", false
+		}
+		for _, id := range ids {
+			c, err := containers.Get(ctx, id)
+			if err == nil && c.Snapshotter == snapshotter && c.SnapshotKey == key {
+				return id, true
+			}
+		}
+		return "", false
+	}
+}
+
 func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.GRPCPlugin,
 		ID:       "snapshots",
-		Requires: []plugin.Type{plugin.ServicePlugin, plugin.GCPlugin},
+		Requires: []plugin.Type{plugin.ServicePlugin, plugin.GCPlugin, plugin.RuntimePluginV2},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			s, err := storage.GetStores(ic)
 			if err != nil {
@@ -34,6 +60,11 @@ func init() {
 			if gc := storage.GetCollector(ic); gc != nil {
 				svc.local.collect = gc.Trigger
 				svc.local.collectSync = gc.Collect
+			}
+			if rt, err := ic.GetByID(plugin.RuntimePluginV2, "task"); err == nil {
+				if tl, ok := rt.(taskLister); ok {
+					svc.local.taskRootfs = taskRootfs(tl, metadata.NewContainerStore(s.DB))
+				}
 			}
 			return svc, nil
 		},
