@@ -65,8 +65,20 @@ func serve(ctx context.Context, cfg Config, l net.Listener, term <-chan os.Signa
 	}
 	pub := service.NewRemotePublisher(events)
 	done := make(chan struct{})
-	var once sync.Once
-	shutdown := func() { once.Do(func() { close(done) }) }
+	var once, unlinkOnce sync.Once
+	// The socket's path goes before anything else of the shutdown (and,
+	// for a Shutdown call, before its reply, as containerd's shim does):
+	// the path is the same for the next shim of this container id, which
+	// the daemon may start the moment we answer. Removed later, it was the
+	// next shim's path that went; still there, the next start found it in
+	// use, connected to this shim about to exit and handed it the task.
+	unlink := func() { unlinkOnce.Do(func() { os.Remove(socket) }) }
+	shutdown := func() {
+		once.Do(func() {
+			unlink()
+			close(done)
+		})
+	}
 	svc := service.New(cfg.Namespace, pub, shutdown)
 	server, err := ttrpc.NewServer()
 	if err != nil {
@@ -84,6 +96,7 @@ func serve(ctx context.Context, cfg Config, l net.Listener, term <-chan os.Signa
 	select {
 	case <-done:
 	case s := <-term:
+		unlink()
 		log.G(ctx).WithField("signal", s).Info("shim exiting on signal")
 	}
 	// Let the reply to Shutdown go out before the connections close.
@@ -91,7 +104,6 @@ func serve(ctx context.Context, cfg Config, l net.Listener, term <-chan os.Signa
 	server.Shutdown(sctx)
 	cancel()
 	server.Close()
-	os.Remove(socket)
 	pub.Close(5 * time.Second)
 	svc.Close()
 	return nil

@@ -84,16 +84,20 @@ func LaunchWith(ctx context.Context, cfg Config, bin string, opts *anypb.Any, en
 	if err != nil {
 		return nil, err
 	}
-	address := SocketAddress(cfg.Address, cfg.Namespace, grouping(bundle, cfg.ID))
+	group := grouping(bundle, cfg.ID)
+	address := SocketAddress(cfg.Address, cfg.Namespace, group)
 	l, err := listen(address)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		if canConnect(address) {
+		// Only a sandbox's shim serves other containers. A shim at a
+		// container's own address is one of a task of that id which the
+		// daemon has deleted: on its way out, never the new task's shim.
+		if group != cfg.ID && canConnect(address) {
 			if err := writeAddress(bundle, address); err != nil {
 				return nil, err
 			}
 			return &Launched{Address: address}, nil
 		}
-		// A dead shim's socket: take it over.
+		// A dead or departing shim's socket: take it over.
 		os.Remove(socketPath(address))
 		l, err = listen(address)
 	}
