@@ -409,3 +409,52 @@ func TestExecOutputNeverLost(t *testing.T) {
 		d.ctr("c", "rm", "host")
 	})
 }
+
+// `ctr t update` changes a running task's cgroup limits, from flags and
+// from a resources document, with both shims; bad values are refused
+// before they reach the daemon.
+func TestTaskUpdate(t *testing.T) {
+	forEachShim(t, func(t *testing.T, d *daemon) {
+		d.ctr("run", "-d", "--rootfs", busyboxRootfs(t), "upd", "sleep", "1000")
+		defer func() {
+			d.ctr("t", "rm", "-f", "upd")
+			d.ctr("c", "rm", "upd")
+		}()
+		var pid string // from the one task's row of `t ls`: TASK PID STATUS
+		for _, f := range strings.Fields(d.ctr("t", "ls")) {
+			if _, err := strconv.Atoi(f); err == nil {
+				pid = f
+			}
+		}
+		cgroupFile := func(controller, file string) string {
+			b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				parts := strings.SplitN(line, ":", 3)
+				if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+controller+",") {
+					v, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", parts[1], parts[2], file))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return strings.TrimSpace(string(v))
+				}
+			}
+			t.Fatalf("task %s has no %s cgroup:\n%s", pid, controller, b)
+			return ""
+		}
+		d.ctr("t", "update", "--memory-limit", "67108864", "upd")
+		if got := cgroupFile("memory", "memory.limit_in_bytes"); got != "67108864" {
+			t.Fatalf("memory limit %s after update", got)
+		}
+		res := filepath.Join(t.TempDir(), "res.json")
+		os.WriteFile(res, []byte(`{"pids":{"limit":42}}`), 0o644)
+		d.ctr("t", "update", "--resources", res, "upd")
+		if got := cgroupFile("pids", "pids.max"); got != "42" {
+			t.Fatalf("pids limit %s after update", got)
+		}
+		out, err := d.ctrErr("t", "update", "--memory-limit", "-1", "upd")
+		mustFail(t, out, err, "invalid --memory-limit")
+	})
+}

@@ -187,6 +187,7 @@ var tasksCommand = &cli.Command{
 				})
 			},
 		},
+		taskUpdateCommand,
 		{
 			Name: "wait", Usage: "wait for a task to exit and print its exit code", ArgsUsage: "CONTAINER",
 			Action: func(c *cli.Context) error {
