@@ -53,6 +53,7 @@ func ServeSpare(ctx context.Context) error {
 		l.Close()
 		return fmt.Errorf("spare: enter bundle: %w", err)
 	}
+	setCmdline([]string{os.Args[0], "-namespace", cfg.Namespace, "-id", cfg.ID, "-address", cfg.Address})
 	// What `start` would have put in a new shim's environment.
 	os.Setenv("NAMESPACE", cfg.Namespace)
 	ctx = namespaces.WithNamespace(ctx, cfg.Namespace)
@@ -127,7 +128,8 @@ func StartSpare(bin, address string, env []string) (*Spare, error) {
 	}
 	ours, theirs := os.NewFile(uintptr(fds[0]), "spare"), os.NewFile(uintptr(fds[1]), "spare-shim")
 	defer theirs.Close()
-	cmd := exec.Command(bin, SpareFlag, "-address", address)
+	// The padding is room for the task's command line (see setCmdline).
+	cmd := exec.Command(bin, SpareFlag, "-address", address, titlePadding)
 	cmd.Dir = "/"
 	cmd.Env = env
 	cmd.ExtraFiles = []*os.File{theirs}

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -132,6 +133,19 @@ func TestSpareTakesTask(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(bundle, AddressFile)); string(b) != l.Address {
 		t.Fatalf("address file %q, launched %q", b, l.Address)
+	}
+	// ps shows it as the task's shim, not as a spare.
+	want := "\x00-namespace\x00test\x00-id\x00spare1\x00-address\x00" + address + "\x00"
+	var cmdline []byte
+	for i := 0; i < 500; i++ {
+		cmdline, _ = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", l.Cmd.Process.Pid))
+		if strings.Contains(string(cmdline), want) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(string(cmdline), want) || strings.Contains(string(cmdline), SpareFlag) {
+		t.Fatalf("adopted spare's command line %q, want it to contain %q", cmdline, want)
 	}
 	runTask(t, l.Address, bundle, "spare1", filepath.Join(t.TempDir(), "runc"))
 	waitExit(t, l.Cmd)
