@@ -170,7 +170,25 @@ type remoteWriter struct {
 	committed digest.Digest
 	pending   []byte // written but not yet sent
 	closed    bool
+	// inflight are WRITEs sent and not yet answered, oldest first: up to
+	// writeAhead chunks go out before the first answer is read, so the
+	// daemon writes one chunk to disk while the next is on its way. One
+	// chunk at a time, a 200 MB pull waited for ~200 round trips. A
+	// chunk's buffer is reused only once its answer is in (gRPC may hold
+	// a sent message until then).
+	inflight []sentChunk
+	free     [][]byte
 }
+
+// sentChunk is a WRITE in flight: its buffer and the offset the daemon
+// must report once it has written it.
+type sentChunk struct {
+	buf []byte
+	end int64
+}
+
+// writeAhead is how many 1 MiB chunks may be in flight.
+const writeAhead = 4
 
 func (w *remoteWriter) send(req *contentapi.WriteContentRequest) (*contentapi.WriteContentResponse, error) {
 	if w.closed {
@@ -206,7 +224,11 @@ func (w *remoteWriter) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		if w.pending == nil {
-			w.pending = make([]byte, 0, remoteChunk)
+			if k := len(w.free); k > 0 {
+				w.pending, w.free = w.free[k-1][:0], w.free[:k-1]
+			} else {
+				w.pending = make([]byte, 0, remoteChunk)
+			}
 		}
 		k := copy(w.pending[len(w.pending):cap(w.pending)], p)
 		w.pending = w.pending[:len(w.pending)+k]
@@ -224,21 +246,61 @@ func (w *remoteWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush sends the buffered bytes.
+// flush sends the buffered bytes without waiting for the answer (see
+// inflight); with writeAhead chunks in flight it first takes the oldest
+// answer.
 func (w *remoteWriter) flush() error {
 	if len(w.pending) == 0 {
 		return nil
 	}
-	resp, err := w.send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_WRITE, Offset: w.offset, Data: w.pending})
+	if len(w.inflight) >= writeAhead {
+		if err := w.recvWrite(); err != nil {
+			return err
+		}
+	}
+	if w.closed {
+		return fmt.Errorf("ingest %q: writer closed: %w", w.ref, errdefs.ErrFailedPrecondition)
+	}
+	end := w.offset + int64(len(w.pending))
+	if err := w.stream.Send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_WRITE, Offset: w.offset, Data: w.pending}); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return fmt.Errorf("ingest %q: send: %w", w.ref, errdefs.FromGRPC(err))
+		}
+		// The server ended the stream; its reason comes with Recv.
+		w.inflight = append(w.inflight, sentChunk{buf: w.pending, end: end})
+		w.pending = nil
+		return w.drain()
+	}
+	w.inflight = append(w.inflight, sentChunk{buf: w.pending, end: end})
+	w.pending = nil
+	w.offset = end
+	return nil
+}
+
+// recvWrite takes the answer to the oldest WRITE in flight.
+func (w *remoteWriter) recvWrite() error {
+	c := w.inflight[0]
+	resp, err := w.stream.Recv()
 	if err != nil {
-		return err
+		w.inflight = nil
+		return errdefs.FromGRPC(err)
 	}
-	if want := w.offset + int64(len(w.pending)); resp.Offset != want {
-		return fmt.Errorf("ingest %q: wrote %d bytes at %d but the ingest is at %d: %w", w.ref, len(w.pending), w.offset, resp.Offset, errdefs.ErrFailedPrecondition)
+	w.inflight = w.inflight[1:]
+	w.free = append(w.free, c.buf)
+	if resp.Offset != c.end {
+		return fmt.Errorf("ingest %q: wrote up to %d but the ingest is at %d: %w", w.ref, c.end, resp.Offset, errdefs.ErrFailedPrecondition)
 	}
-	w.offset = resp.Offset
 	w.status = writeStatus(w.ref, resp)
-	w.pending = w.pending[:0]
+	return nil
+}
+
+// drain takes the answers to every WRITE in flight.
+func (w *remoteWriter) drain() error {
+	for len(w.inflight) > 0 {
+		if err := w.recvWrite(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -265,6 +327,9 @@ func (w *remoteWriter) Commit(ctx context.Context, size int64, expected digest.D
 	if expected == "" {
 		expected = w.expected
 	}
+	if err := w.drain(); err != nil {
+		return err
+	}
 	resp, err := w.send(&contentapi.WriteContentRequest{
 		Action: contentapi.WriteAction_COMMIT, Offset: w.offset, Data: w.pending,
 		Total: size, Expected: expected.String(), Labels: info.Labels,
@@ -287,6 +352,9 @@ func (w *remoteWriter) Status() (content.Status, error) {
 	if err := w.flush(); err != nil {
 		return content.Status{}, err
 	}
+	if err := w.drain(); err != nil {
+		return content.Status{}, err
+	}
 	resp, err := w.send(&contentapi.WriteContentRequest{Action: contentapi.WriteAction_STAT})
 	if err != nil {
 		return content.Status{}, err
@@ -300,6 +368,9 @@ func (w *remoteWriter) Status() (content.Status, error) {
 // the ingest when the next data arrives there.
 func (w *remoteWriter) Truncate(size int64) error {
 	if err := w.flush(); err != nil {
+		return err
+	}
+	if err := w.drain(); err != nil {
 		return err
 	}
 	if size < 0 || size > w.offset {
@@ -321,6 +392,9 @@ func (w *remoteWriter) Close() error {
 	}
 	// Keep what was written for a later writer to resume.
 	ferr := w.flush()
+	if ferr == nil {
+		ferr = w.drain()
+	}
 	w.closed = true
 	w.stream.CloseSend()
 	// Drain so the server sees the end of the session before we cancel.
