@@ -67,6 +67,28 @@ func (s *ContainerStore) Get(ctx context.Context, id string) (Container, error) 
 	return c, err
 }
 
+// RootfsOwner returns which of the containers ids (those with a task,
+// say) has snapshot key of snapshotter as its root file system. One read
+// transaction and two field reads per container, not a decoded record each.
+func (s *ContainerStore) RootfsOwner(ctx context.Context, ids []string, snapshotter, key string) (string, bool, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	var owner string
+	err = s.db.view(ctx, func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			b := nsBucket(tx, ns, bucketContainers, []byte(id))
+			if b != nil && string(b.Get(keySnapshotKey)) == key && string(b.Get(keySnapshotter)) == snapshotter {
+				owner = id
+				return nil
+			}
+		}
+		return nil
+	})
+	return owner, owner != "", err
+}
+
 // List returns the containers matching any of the filters (fields: id,
 // image, runtime.name, snapshotter, snapshotkey, sandboxid, labels.KEY).
 func (s *ContainerStore) List(ctx context.Context, exprs ...string) ([]Container, error) {

@@ -505,3 +505,35 @@ func TestReadAny(t *testing.T) {
 		})
 	}
 }
+
+func TestContainerRootfsOwner(t *testing.T) {
+	s := NewContainerStore(newTestDB(t))
+	ctx := nsCtx("default")
+	for _, id := range []string{"a", "b", "c"} {
+		c := testContainer(id)
+		c.Snapshotter, c.SnapshotKey = "overlayfs", id+"-snap"
+		if _, err := s.Create(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		ids         []string
+		snapshotter string
+		key, wantID string
+		wantFound   bool
+	}{
+		{[]string{"a", "b"}, "overlayfs", "b-snap", "b", true},
+		{[]string{"a"}, "overlayfs", "b-snap", "", false},         // b has no task
+		{[]string{"a", "b"}, "native", "b-snap", "", false},       // other snapshotter
+		{[]string{"gone", "c"}, "overlayfs", "c-snap", "c", true}, // a stale id is skipped
+		{nil, "overlayfs", "a-snap", "", false},
+	} {
+		id, ok, err := s.RootfsOwner(ctx, tc.ids, tc.snapshotter, tc.key)
+		if err != nil || ok != tc.wantFound || id != tc.wantID {
+			t.Errorf("RootfsOwner(%v, %s, %s) = %q %v %v, want %q %v", tc.ids, tc.snapshotter, tc.key, id, ok, err, tc.wantID, tc.wantFound)
+		}
+	}
+	if _, ok, _ := s.RootfsOwner(nsCtx("other"), []string{"a"}, "overlayfs", "a-snap"); ok {
+		t.Error("found in another namespace")
+	}
+}

@@ -27,22 +27,15 @@ type taskLister interface {
 }
 
 // taskRootfs finds the container, among those with a task in the context's
-// namespace, whose root file system is snapshot key of snapshotter: a
-// container record read per live task, so the cost follows the running
-// tasks, not the stored containers.
+// namespace, whose root file system is snapshot key of snapshotter.
 func taskRootfs(tasks taskLister, containers *metadata.ContainerStore) func(ctx context.Context, snapshotter, key string) (string, bool) {
 	return func(ctx context.Context, snapshotter, key string) (string, bool) {
 		ids, err := tasks.TaskIDs(ctx)
-		if err != nil {
+		if err != nil || len(ids) == 0 {
 			return "", false
 		}
-		for _, id := range ids {
-			c, err := containers.Get(ctx, id)
-			if err == nil && c.Snapshotter == snapshotter && c.SnapshotKey == key {
-				return id, true
-			}
-		}
-		return "", false
+		id, ok, err := containers.RootfsOwner(ctx, ids, snapshotter, key)
+		return id, ok && err == nil
 	}
 }
 
