@@ -280,7 +280,8 @@ func (ct *Container) SetLabels(ctx context.Context, labels map[string]string) (m
 	return r.Container.GetLabels(), nil
 }
 
-// DeleteOpts runs before the record is deleted (e.g. removing the snapshot).
+// DeleteOpts cleans up what a container record held (e.g. its snapshot);
+// Delete runs them once the record is gone.
 type DeleteOpts func(ctx context.Context, c *Client, info ContainerInfo) error
 
 // Delete deletes the container record, then runs opts: clean-ups of what
