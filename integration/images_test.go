@@ -256,3 +256,31 @@ func TestImagesMount(t *testing.T) {
 		t.Fatalf("leases left after a failed mount: %q", out)
 	}
 }
+
+// `ctr content edit` stores what the editor leaves as a new blob and prints
+// its digest; with --validate json an edit that breaks the JSON stores
+// nothing.
+func TestContentEdit(t *testing.T) {
+	d := newDaemon(t, "")
+	d.ctr("images", "import", busyboxArchive(t, "oci"))
+	var config string
+	for _, line := range strings.Split(d.ctr("content", "ls"), "\n") {
+		if strings.Contains(line, "containerd.io/gc.ref.snapshot.") {
+			config = strings.Fields(line)[0]
+		}
+	}
+	if config == "" {
+		t.Fatal("no image config in content ls")
+	}
+	out := strings.TrimSpace(d.ctr("content", "edit", "--validate", "json", "--editor", "sed -i s/amd64/arm64/", config))
+	if !strings.HasPrefix(out, "sha256:") || out == config {
+		t.Fatalf("edit printed %q", out)
+	}
+	mustContain(t, d.ctr("content", "get", out), `"architecture":"arm64"`)
+	before := d.ctr("content", "ls", "-q")
+	out2, err := d.ctrErr("content", "edit", "--validate", "json", "--editor", "sed -i s/{/x/", config)
+	mustFail(t, out2, err, "not valid JSON")
+	if after := d.ctr("content", "ls", "-q"); after != before {
+		t.Fatalf("a failed edit stored a blob:\n%s\nthen\n%s", before, after)
+	}
+}
