@@ -458,3 +458,40 @@ func TestTaskUpdate(t *testing.T) {
 		mustFail(t, out, err, "invalid --memory-limit")
 	})
 }
+
+// berthd holds no OS thread per running shim: it reaps the shims it starts
+// through their pidfds, not a thread blocked in wait each.
+func TestNoThreadPerShim(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	threads := func() int {
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", d.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	d.ctr("run", "--rm", "--rootfs", rootfs, "warm", "true")
+	before := threads()
+	for i := 0; i < 12; i++ {
+		d.ctr("run", "-d", "--rootfs", rootfs, fmt.Sprint("th", i), "sleep", "1000")
+	}
+	if after := threads(); after-before >= 6 {
+		t.Fatalf("berthd went from %d to %d threads for 12 running shims", before, after)
+	}
+	for i := 0; i < 12; i++ {
+		d.ctr("t", "rm", "-f", fmt.Sprint("th", i))
+		d.ctr("c", "rm", fmt.Sprint("th", i))
+	}
+	// Shims exit once their task is deleted, and are reaped: no zombies.
+	waitFor(t, func() bool {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+			if f := strings.Fields(string(st)); len(f) > 3 && f[2] == "Z" && f[3] == strconv.Itoa(d.cmd.Process.Pid) {
+				return false
+			}
+		}
+		return true
+	})
+}
