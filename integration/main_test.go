@@ -52,6 +52,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("PATH", binDir+":"+os.Getenv("PATH"))
 	code := m.Run()
 	os.RemoveAll(binDir)
+	if rootfsDir != "" {
+		os.RemoveAll(rootfsDir) // busyboxRootfs's, shared by the tests
+	}
 	os.Exit(code)
 }
 
