@@ -90,11 +90,15 @@ first if it is not. Undo with 'ctr images unmount [--rm] <target>'.`,
 		mounts, err := prepareMountSnapshot(ctx, cl, img, sn, target, c.Bool("rw"))
 		if err == nil {
 			if err = mount.All(mounts, target); err != nil {
-				cl.SnapshotService(sn).Remove(ctx, target)
+				if rerr := cl.SnapshotService(sn).Remove(ctx, target); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("remove snapshot %q: %w", target, rerr))
+				}
 			}
 		}
 		if err != nil {
-			done(context.WithoutCancel(ctx))
+			if derr := done(context.WithoutCancel(ctx)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("delete lease %q: %w", target, derr))
+			}
 			return err
 		}
 		fmt.Fprintln(c.App.Writer, target)

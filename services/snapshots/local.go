@@ -22,7 +22,7 @@ type local struct {
 	collectSync  func(context.Context) error // may be nil
 	// taskRootfs names the container whose task has the snapshot as its
 	// root file system, if one has; nil when there is no runtime.
-	taskRootfs func(ctx context.Context, snapshotter, key string) (string, bool)
+	taskRootfs func(ctx context.Context, snapshotter, key string) (string, bool, error)
 }
 
 func (l *local) get(name string) (snapshots.Snapshotter, error) {
@@ -85,7 +85,12 @@ func (l *local) Remove(ctx context.Context, name, key string) error {
 	// client's `snapshots rm` of the wrong key). Clients delete the task
 	// first, as both ctrs do before removing a container's snapshot.
 	if l.taskRootfs != nil {
-		if id, ok := l.taskRootfs(ctx, name, key); ok {
+		id, ok, err := l.taskRootfs(ctx, name, key)
+		if err != nil {
+			// Not knowing, keep it: a wrong removal cannot be undone.
+			return fmt.Errorf("remove snapshot %q: check for a task using it: %w", key, err)
+		}
+		if ok {
 			return fmt.Errorf("snapshot %q is the root file system of container %q, which has a task; delete the task first: %w",
 				key, id, errdefs.ErrFailedPrecondition)
 		}

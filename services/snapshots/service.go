@@ -28,14 +28,13 @@ type taskLister interface {
 
 // taskRootfs finds the container, among those with a task in the context's
 // namespace, whose root file system is snapshot key of snapshotter.
-func taskRootfs(tasks taskLister, containers *metadata.ContainerStore) func(ctx context.Context, snapshotter, key string) (string, bool) {
-	return func(ctx context.Context, snapshotter, key string) (string, bool) {
+func taskRootfs(tasks taskLister, containers *metadata.ContainerStore) func(ctx context.Context, snapshotter, key string) (string, bool, error) {
+	return func(ctx context.Context, snapshotter, key string) (string, bool, error) {
 		ids, err := tasks.TaskIDs(ctx)
 		if err != nil || len(ids) == 0 {
-			return "", false
+			return "", false, err
 		}
-		id, ok, err := containers.RootfsOwner(ctx, ids, snapshotter, key)
-		return id, ok && err == nil
+		return containers.RootfsOwner(ctx, ids, snapshotter, key)
 	}
 }
 

@@ -200,3 +200,51 @@ func TestSnapshotsService(t *testing.T) {
 		t.Errorf("events %v, want %v", rec.topics, wantTopics)
 	}
 }
+
+// Remove leaves a live task's root file system alone, and when it cannot
+// tell whether a task uses the snapshot it keeps it too.
+func TestRemoveKeepsTaskRootfs(t *testing.T) {
+	dir := t.TempDir()
+	db, err := metadata.NewDB(filepath.Join(dir, "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	backend, err := native.New(filepath.Join(dir, "native"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := NewService(map[string]snapshots.Snapshotter{"native": metadata.NewSnapshotter(db, "native", backend)}, nil)
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	for _, tc := range []struct {
+		name    string
+		check   func(context.Context, string, string) (string, bool, error)
+		wantErr error // nil: removed
+	}{
+		{"task uses it", func(context.Context, string, string) (string, bool, error) { return "web", true, nil }, errdefs.ErrFailedPrecondition},
+		{"check fails", func(context.Context, string, string) (string, bool, error) { return "", false, errdefs.ErrUnavailable }, errdefs.ErrUnavailable},
+		{"no task", func(context.Context, string, string) (string, bool, error) { return "", false, nil }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := svc.local.Prepare(ctx, "native", "rootfs", "", nil); err != nil {
+				t.Fatal(err)
+			}
+			svc.local.taskRootfs = tc.check
+			err := svc.local.Remove(ctx, "native", "rootfs")
+			_, serr := svc.local.snapshotters["native"].Stat(ctx, "rootfs")
+			if tc.wantErr == nil {
+				if err != nil || !errdefs.IsNotFound(serr) {
+					t.Fatalf("remove: %v; stat after: %v", err, serr)
+				}
+				return
+			}
+			if !errors.Is(err, tc.wantErr) || serr != nil {
+				t.Fatalf("remove: %v (want %v); stat after: %v", err, tc.wantErr, serr)
+			}
+			svc.local.taskRootfs = nil
+			if err := svc.local.Remove(ctx, "native", "rootfs"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
