@@ -17,6 +17,9 @@ import (
 type fakeSnapshotter struct {
 	mu    sync.Mutex
 	snaps map[string]snapshots.Info
+	// slowRemove, if set, runs before Remove of a key with a parent
+	// (outside the lock): tests make a child's removal slow with it.
+	slowRemove func(key string)
 }
 
 func newFakeSnapshotter() *fakeSnapshotter {
@@ -106,6 +109,13 @@ func (f *fakeSnapshotter) Commit(ctx context.Context, name, key string, opts ...
 }
 
 func (f *fakeSnapshotter) Remove(ctx context.Context, key string) error {
+	f.mu.Lock()
+	slow := f.slowRemove
+	parent := f.snaps[key].Parent
+	f.mu.Unlock()
+	if slow != nil && parent != "" {
+		slow(key)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := f.snaps[key]; !ok {

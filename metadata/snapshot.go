@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-containers/berth/mount"
@@ -28,6 +29,53 @@ type snapshotter struct {
 	db      *DB
 	name    string
 	backend snapshots.Snapshotter
+
+	// pending counts, per backend key, the background removals of its
+	// children still running: a parent removed right after its child
+	// must wait for the child's backend removal, or the backend refuses
+	// it ("has children") and it is left for the garbage collector.
+	mu      sync.Mutex
+	pending map[string]*pendingRemovals
+}
+
+type pendingRemovals struct {
+	n    int
+	done chan struct{} // closed when n drops to 0
+}
+
+// childRemoving records a background removal of a child of backend key
+// parent; the returned func marks it finished.
+func (s *snapshotter) childRemoving(parent string) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]*pendingRemovals{}
+	}
+	p := s.pending[parent]
+	if p == nil {
+		p = &pendingRemovals{done: make(chan struct{})}
+		s.pending[parent] = p
+	}
+	p.n++
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if p.n--; p.n == 0 {
+			close(p.done)
+			delete(s.pending, parent)
+		}
+	}
+}
+
+// waitChildren waits until no background removal of a child of backend
+// key k is running.
+func (s *snapshotter) waitChildren(k string) {
+	s.mu.Lock()
+	p := s.pending[k]
+	s.mu.Unlock()
+	if p != nil {
+		<-p.done
+	}
 }
 
 // NewSnapshotter wraps backend, registered under name ("overlayfs",
@@ -388,7 +436,7 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	var backendKey string
+	var backendKey, backendParent string
 	err = s.db.update(ctx, func(tx *bolt.Tx) error {
 		bkt := s.bucket(tx, ns)
 		if bkt == nil || key == "" || bkt.Bucket([]byte(key)) == nil {
@@ -400,9 +448,14 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 		}
 		backendKey = string(kb.Get(keyName))
 		if parent := string(kb.Get(keyParent)); parent != "" {
-			if cb := bkt.Bucket([]byte(parent)).Bucket(bucketChildren); cb != nil {
-				if err := cb.Delete([]byte(key)); err != nil {
-					return err
+			// A parent without a record (never written that way) must not
+			// make the child unremovable.
+			if pb := bkt.Bucket([]byte(parent)); pb != nil {
+				backendParent = string(pb.Get(keyName))
+				if cb := pb.Bucket(bucketChildren); cb != nil {
+					if err := cb.Delete([]byte(key)); err != nil {
+						return err
+					}
 				}
 			}
 		}
@@ -418,11 +471,21 @@ func (s *snapshotter) Remove(ctx context.Context, key string) error {
 	// Backend keys are never reused (they carry a sequence number), so
 	// nothing can race for the name. If the removal fails (or the daemon
 	// stops first), nothing references the snapshot any more and the
-	// garbage collector removes it.
+	// garbage collector removes it. A parent's removal waits for its
+	// children's (a chain removed leaf first, as `ctr snapshots rm` and
+	// image removal do, would otherwise race).
 	ctx = context.WithoutCancel(ctx)
+	var childDone func()
+	if backendParent != "" {
+		childDone = s.childRemoving(backendParent)
+	}
 	s.db.removals.Add(1)
 	go func() {
 		defer s.db.removals.Done()
+		if childDone != nil {
+			defer childDone()
+		}
+		s.waitChildren(backendKey)
 		if err := s.backend.Remove(ctx, backendKey); err != nil && !errdefs.IsNotFound(err) {
 			log.G(ctx).WithError(err).WithField("key", backendKey).Warn("remove backend snapshot; left for garbage collection")
 		}

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/leases"
@@ -122,6 +123,38 @@ func TestSnapshotterNamespaces(t *testing.T) {
 	}
 	if err := NewNamespaceStore(sn.(*snapshotter).db).Delete(context.Background(), "b"); !errdefs.IsFailedPrecondition(err) {
 		t.Fatalf("delete namespace with snapshots: %v", err)
+	}
+}
+
+// A chain removed leaf first must leave nothing in the backend, however
+// slow the leaf's background removal is: the parent's waits for it.
+func TestSnapshotterRemoveChainLeafFirst(t *testing.T) {
+	db, sn, fake := newTestSnapshotter(t)
+	ctx := nsCtx("default")
+	fake.slowRemove = func(string) { time.Sleep(20 * time.Millisecond) }
+	parent := ""
+	for i := 0; i < 4; i++ {
+		key := fmt.Sprintf("extract-%d", i)
+		name := fmt.Sprintf("layer-%d", i)
+		if _, err := sn.Prepare(ctx, key, parent); err != nil {
+			t.Fatal(err)
+		}
+		if err := sn.Commit(ctx, name, key); err != nil {
+			t.Fatal(err)
+		}
+		parent = name
+	}
+	if _, err := sn.Prepare(ctx, "rw", parent); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"rw", "layer-3", "layer-2", "layer-1", "layer-0"} {
+		if err := sn.Remove(ctx, k); err != nil {
+			t.Fatalf("remove %s: %v", k, err)
+		}
+	}
+	db.removals.Wait()
+	if k := fake.keys(); len(k) != 0 {
+		t.Fatalf("backend keeps %v after the chain's removal", k)
 	}
 }
 
