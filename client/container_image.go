@@ -164,6 +164,7 @@ func (ct *Container) ResolveUser(ctx context.Context, user string) (specs.User, 
 			return specs.User{}, fmt.Errorf("mounts of snapshot %q: %w", info.SnapshotKey, err)
 		}
 		mounts := readOnly(ms)
+		ci.Layers = rootfsLayers(mounts)
 		ci.Rootfs = func(ctx context.Context, fn func(root string) error) error {
 			return mount.WithTempMount(ctx, mounts, fn)
 		}

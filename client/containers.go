@@ -88,6 +88,7 @@ func WithNewSpec(opts ...oci.SpecOpts) NewContainerOpts {
 			Snapshotter: info.Snapshotter, SnapshotKey: info.SnapshotKey}
 		if len(info.rootfsMounts) > 0 {
 			mounts := readOnly(info.rootfsMounts)
+			ci.Layers = rootfsLayers(mounts)
 			ci.Rootfs = func(ctx context.Context, fn func(root string) error) error {
 				return mount.WithTempMount(ctx, mounts, fn)
 			}

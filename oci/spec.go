@@ -40,6 +40,10 @@ type ContainerInfo struct {
 	// the duration of fn. Options resolving user or group names need it;
 	// numeric users work without it.
 	Rootfs RootfsFunc
+	// Layers, when set, is the same root file system as directories to
+	// read in user space without mounting; Rootfs is the fallback for
+	// layouts the reader does not handle.
+	Layers *RootfsLayers
 }
 
 // RootfsFunc calls fn with a host directory holding the container's root

@@ -126,9 +126,9 @@ func WithUsername(name string) SpecOpts {
 
 func setUser(ctx context.Context, c *ContainerInfo, s *specs.Spec, ref userRef) error {
 	var u specs.User
-	err := withRootfs(ctx, c, func(root string) error {
+	err := withRootfs(ctx, c, func(read rootfsReader) error {
 		var err error
-		u, err = resolveUser(root, ref)
+		u, err = resolveUser(read, ref)
 		return err
 	})
 	if err != nil {
@@ -140,23 +140,40 @@ func setUser(ctx context.Context, c *ContainerInfo, s *specs.Spec, ref userRef) 
 	return nil
 }
 
-// withRootfs runs fn with the container's rootfs, or with "" when the
-// client gave no way to reach it.
-func withRootfs(ctx context.Context, c *ContainerInfo, fn func(root string) error) error {
-	if c == nil || c.Rootfs == nil {
-		return fn("")
+// rootfsReader reads a file of the container's root file system; nil when
+// there is no way to reach it.
+type rootfsReader func(name string) ([]byte, error)
+
+// withRootfs runs fn with a reader of the container's rootfs, or with nil
+// when the client gave no way to reach it. Layers are read in place when
+// the reader handles their layout, else the rootfs is mounted.
+func withRootfs(ctx context.Context, c *ContainerInfo, fn func(read rootfsReader) error) error {
+	if c == nil {
+		return fn(nil)
 	}
-	return c.Rootfs(ctx, fn)
+	if c.Layers != nil {
+		l := *c.Layers
+		err := fn(func(name string) ([]byte, error) { return readLayersFile(l, name) })
+		if !errors.Is(err, errLayoutUnsupported) || c.Rootfs == nil {
+			return err
+		}
+	}
+	if c.Rootfs == nil {
+		return fn(nil)
+	}
+	return c.Rootfs(ctx, func(root string) error {
+		return fn(func(name string) ([]byte, error) { return readRootfsFile(root, name) })
+	})
 }
 
-// resolveUser turns ref into a spec user, reading root's passwd and group
-// files when root is not "".
-func resolveUser(root string, ref userRef) (specs.User, error) {
-	users, havePasswd, err := loadRootfsTable(root, "/etc/passwd", parsePasswd)
+// resolveUser turns ref into a spec user, reading the rootfs's passwd and
+// group files when read is not nil.
+func resolveUser(read rootfsReader, ref userRef) (specs.User, error) {
+	users, havePasswd, err := loadRootfsTable(read, "/etc/passwd", parsePasswd)
 	if err != nil {
 		return specs.User{}, fmt.Errorf("user %q: %w", ref, err)
 	}
-	groups, haveGroup, err := loadRootfsTable(root, "/etc/group", parseGroup)
+	groups, haveGroup, err := loadRootfsTable(read, "/etc/group", parseGroup)
 	if err != nil {
 		return specs.User{}, fmt.Errorf("user %q: %w", ref, err)
 	}
@@ -175,7 +192,7 @@ func resolveUser(root string, ref userRef) (specs.User, error) {
 		}
 	} else {
 		switch {
-		case root == "":
+		case read == nil:
 			return specs.User{}, fmt.Errorf("user %q: resolving a user name needs the container's root filesystem: %w", ref, errdefs.ErrFailedPrecondition)
 		case !havePasswd:
 			return specs.User{}, fmt.Errorf("user %q: the container has no /etc/passwd: %w", ref, errdefs.ErrNotFound)
@@ -197,7 +214,7 @@ func resolveUser(root string, ref userRef) (specs.User, error) {
 			gid = ref.gid
 		} else {
 			switch {
-			case root == "":
+			case read == nil:
 				return specs.User{}, fmt.Errorf("user %q: resolving a group name needs the container's root filesystem: %w", ref, errdefs.ErrFailedPrecondition)
 			case !haveGroup:
 				return specs.User{}, fmt.Errorf("user %q: the container has no /etc/group: %w", ref, errdefs.ErrNotFound)
@@ -238,15 +255,18 @@ func containsID(ids []uint32, id uint32) bool {
 	return false
 }
 
-// loadRootfsTable reads and parses one of root's account files. A missing
-// file is not an error (many minimal images have none); present reports
-// whether it was there.
-func loadRootfsTable[T any](root, name string, parse func([]byte) []T) (entries []T, present bool, err error) {
-	if root == "" {
+// loadRootfsTable reads and parses one of the rootfs's account files. A
+// missing file is not an error (many minimal images have none); present
+// reports whether it was there.
+func loadRootfsTable[T any](read rootfsReader, name string, parse func([]byte) []T) (entries []T, present bool, err error) {
+	if read == nil {
 		return nil, false, nil
 	}
-	b, err := readRootfsFile(root, name)
+	b, err := read(name)
 	if err != nil {
+		if errors.Is(err, errLayoutUnsupported) {
+			return nil, false, err
+		}
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
 			return nil, false, nil
 		}
