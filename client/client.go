@@ -6,12 +6,15 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -95,11 +98,22 @@ func New(address string, opts ...Opt) (*Client, error) {
 	if path == "" {
 		return nil, fmt.Errorf("address is empty: %w", errdefs.ErrInvalidArgument)
 	}
+	// The dialer keeps its last error: a connection that never comes up
+	// reports why (no such socket, permission denied) rather than only
+	// that it failed.
+	var (
+		dialMu  sync.Mutex
+		dialErr error
+	)
 	dial := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			conn, err := d.DialContext(ctx, "unix", path)
+			dialMu.Lock()
+			dialErr = err
+			dialMu.Unlock()
+			return conn, err
 		}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 		// A reply of the largest size accepted flows without stopping for
@@ -119,14 +133,26 @@ func New(address string, opts ...Opt) (*Client, error) {
 	c := &Client{conn: conn, defaultNamespace: o.defaultNamespace, runtime: o.runtime, snapshotter: o.snapshotter}
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	// One round trip proves the daemon is there and gives a clear error
-	// now rather than on the first real call.
-	if _, err := c.VersionService().Version(ctx, &emptypb.Empty{}, grpc.WaitForReady(true)); err != nil {
-		conn.Close()
-		if ctx.Err() != nil {
+	// Wait for the connection (the socket connected and the HTTP/2
+	// handshake done, which needs the daemon's own settings frame): a
+	// clear error now rather than on the first real call, without a round
+	// trip of its own (a Version call cost ~0.3-1 ms of every ctr command).
+	conn.Connect()
+	for st := conn.GetState(); st != connectivity.Ready; st = conn.GetState() {
+		if st == connectivity.TransientFailure || st == connectivity.Shutdown {
+			conn.Close()
+			dialMu.Lock()
+			err := dialErr
+			dialMu.Unlock()
+			if err == nil {
+				err = errors.New("the daemon did not complete the gRPC handshake")
+			}
+			return nil, fmt.Errorf("connect to %s: %w: %w", address, err, errdefs.ErrUnavailable)
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			conn.Close()
 			return nil, fmt.Errorf("connect to %s: daemon did not answer within %v: %w", address, o.timeout, errdefs.ErrUnavailable)
 		}
-		return nil, fmt.Errorf("connect to %s: %w", address, errdefs.FromGRPC(err))
 	}
 	return c, nil
 }
