@@ -116,6 +116,14 @@ func New(ctx context.Context, config *Config) (_ *Server, retErr error) {
 	s.grpc = grpc.NewServer(
 		grpc.MaxRecvMsgSize(orDefault(config.GRPC.MaxRecvMsgSize, DefaultMaxMsgSize)),
 		grpc.MaxSendMsgSize(orDefault(config.GRPC.MaxSendMsgSize, DefaultMaxMsgSize)),
+		// Fixed windows turn off gRPC's bandwidth-delay probing, which
+		// answered each request's data with a window update and a PING
+		// the client had to wake up for and acknowledge (two frames and
+		// a wake-up on each side for every call). 4 MiB per stream keeps
+		// a client's pipelined content writes (4 x 1 MiB) flowing; the
+		// connection's window bounds what one client can make us buffer.
+		grpc.InitialWindowSize(4<<20),
+		grpc.InitialConnWindowSize(16<<20),
 		grpc.ChainUnaryInterceptor(s.mem.unary, unaryLog, unaryRecover),
 		grpc.ChainStreamInterceptor(s.mem.stream, streamLog, streamRecover, streamStopper(s.stopping)),
 	)
