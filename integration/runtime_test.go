@@ -250,6 +250,10 @@ func TestCreateStartExecLifecycle(t *testing.T) {
 		d.ctr("t", "resume", "web")
 		mustContain(t, d.ctr("t", "ls"), "RUNNING")
 		mustContain(t, d.ctr("t", "metrics", "web"), "METRIC")
+		// Checkpoint is not implemented: a clear error, the task untouched.
+		out, err = d.ctrErr("t", "checkpoint", "--exit", "web")
+		mustFail(t, out, err, "not implemented")
+		mustContain(t, d.ctr("t", "ls"), "RUNNING")
 		// A task started twice, a container deleted under its task.
 		out, err = d.ctrErr("t", "start", "-d", "web")
 		mustFail(t, out, err, "web")

@@ -188,6 +188,7 @@ var tasksCommand = &cli.Command{
 			},
 		},
 		taskUpdateCommand,
+		taskCheckpointCommand,
 		{
 			Name: "wait", Usage: "wait for a task to exit and print its exit code", ArgsUsage: "CONTAINER",
 			Action: func(c *cli.Context) error {
