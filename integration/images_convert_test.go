@@ -181,13 +181,13 @@ func TestImagesConvert(t *testing.T) {
 	t.Run("same-as-containerd", func(t *testing.T) {
 		requireBinary(t, "/usr/bin/ctr")
 		for _, tc := range cases {
-			// Each in a namespace of its own, containerd's ctr first:
-			// its writer learns a blob's digest only from our commit
-			// reply, which it does not get for a blob already there.
+			// Ours first: containerd's then writes blobs already
+			// there, and its writer names such a blob by the digest
+			// our last write reply carried (it gets no commit reply).
 			ns := "cmp-" + tc.name
 			d.ctr("-n", ns, "images", "import", "--no-unpack", archive)
-			theirs := strings.TrimSpace(d.dctr(append([]string{"-n", ns, "images", "convert"}, append(tc.flags, busyboxRef, "example.com/theirs:1")...)...))
 			ours := convert(t, d, ns, append(tc.flags, busyboxRef, "example.com/ours:1")...)
+			theirs := strings.TrimSpace(d.dctr(append([]string{"-n", ns, "images", "convert"}, append(tc.flags, busyboxRef, "example.com/theirs:1")...)...))
 			if ours != theirs {
 				t.Errorf("%v: ours %s, containerd's ctr %s", tc.flags, ours, theirs)
 			}

@@ -218,6 +218,31 @@ func TestWriteSessions(t *testing.T) {
 	}
 }
 
+// TestWriteRepliesCarryDigest: every reply names the digest of the bytes
+// written so far, as containerd's server does; containerd's client reports
+// the last one as the blob's when its commit finds the blob already there.
+func TestWriteRepliesCarryDigest(t *testing.T) {
+	data := bytes.Repeat([]byte("berth"), 100)
+	total := int64(len(data))
+	c, _, _ := newTestService(t)
+	ctx := testCtx()
+	resps, err := writeAll(ctx, c,
+		&api.WriteContentRequest{Action: api.WriteAction_STAT, Ref: "a", Total: total},
+		&api.WriteContentRequest{Action: api.WriteAction_WRITE, Ref: "a", Data: data[:7]},
+		&api.WriteContentRequest{Action: api.WriteAction_STAT, Ref: "a"},
+		&api.WriteContentRequest{Action: api.WriteAction_WRITE, Ref: "a", Offset: 7, Data: data[7:]},
+		&api.WriteContentRequest{Action: api.WriteAction_COMMIT, Ref: "a", Offset: total, Total: total},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{0, 7, 7, total, total} {
+		if d := digest.FromBytes(data[:want]).String(); resps[i].Digest != d || resps[i].Offset != want {
+			t.Fatalf("reply %d: digest %q offset %d, want %q at %d", i, resps[i].Digest, resps[i].Offset, d, want)
+		}
+	}
+}
+
 func TestResumeAcrossSessions(t *testing.T) {
 	c, _, _ := newTestService(t)
 	ctx := testCtx()

@@ -86,12 +86,17 @@ func (l *local) write(stream api.Content_WriteServer) error {
 		}
 		switch req.Action {
 		case api.WriteAction_STAT:
+			// Every reply carries the digest of the bytes so far, as
+			// containerd's does: its client keeps the last one and
+			// reports it when a commit finds the blob already there.
+			resp.Digest = w.Digest().String()
 		case api.WriteAction_WRITE, api.WriteAction_COMMIT:
 			off, err := writeAt(w, ref, st.Offset, req.Offset, req.Data)
 			if err != nil {
 				return err
 			}
 			resp.Offset = off
+			resp.Digest = w.Digest().String()
 			if req.Action == api.WriteAction_COMMIT {
 				if err := w.Commit(ctx, total, expected, content.WithLabels(req.Labels)); err != nil {
 					return err
