@@ -43,7 +43,10 @@ type ReaderAt interface {
 
 // Provider opens blobs for reading.
 type Provider interface {
-	// ReaderAt opens the blob named by desc.Digest. desc.Size may be 0 when unknown.
+	// ReaderAt opens the blob named by desc.Digest. desc.Size may be 0 when
+	// unknown. A remote provider given the size opens lazily: a missing
+	// blob's NotFound then comes from the first read, so code asking
+	// whether a blob is there uses Info (see images.Check).
 	ReaderAt(ctx context.Context, desc ocispec.Descriptor) (ReaderAt, error)
 }
 

@@ -202,18 +202,41 @@ func Check(ctx context.Context, provider content.Provider, image ocispec.Descrip
 	}
 	required = append([]ocispec.Descriptor{m.Config}, m.Layers...)
 	for _, desc := range required {
-		ra, err := provider.ReaderAt(ctx, desc)
+		ok, err := blobPresent(ctx, provider, desc)
 		if err != nil {
-			if errdefs.IsNotFound(err) {
-				missing = append(missing, desc)
-				continue
-			}
 			return false, nil, nil, nil, fmt.Errorf("check %s: %w", Describe(desc), err)
 		}
-		ra.Close()
-		present = append(present, desc)
+		if ok {
+			present = append(present, desc)
+		} else {
+			missing = append(missing, desc)
+		}
 	}
 	return true, required, present, missing, nil
+}
+
+// blobPresent reports whether desc's blob is in provider: by Info where
+// the provider has it (a remote store's ReaderAt only finds out at the
+// first read), else by opening it.
+func blobPresent(ctx context.Context, provider content.Provider, desc ocispec.Descriptor) (bool, error) {
+	if ip, ok := provider.(interface {
+		Info(context.Context, digest.Digest) (content.Info, error)
+	}); ok {
+		_, err := ip.Info(ctx, desc.Digest)
+		if errdefs.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	ra, err := provider.ReaderAt(ctx, desc)
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ra.Close()
+	return true, nil
 }
 
 // Usage sums the sizes of the distinct blobs image references, for

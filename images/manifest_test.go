@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-containers/berth/content"
 	"github.com/berth-containers/berth/images/internal/memstore"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/platforms"
@@ -247,6 +248,36 @@ func TestCheckAndUsage(t *testing.T) {
 	// The shared first layer counts once.
 	if want := idx.Size + sum(amd.manifest, amd.config, arm.manifest, arm.config) + sum(amd.layers...) + arm.layers[1].Size; err != nil || u != want {
 		t.Fatalf("Usage all: %d want %d (%v)", u, want, err)
+	}
+}
+
+// lazyProvider opens every blob without looking, as the remote content
+// store does when the descriptor has a size; only Info knows.
+type lazyProvider struct{ *memstore.Store }
+
+func (p lazyProvider) ReaderAt(ctx context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	if _, err := p.Info(ctx, desc.Digest); err != nil {
+		return missingBlob{desc.Size}, nil // the error comes at the first read
+	}
+	return p.Store.ReaderAt(ctx, desc)
+}
+
+type missingBlob struct{ size int64 }
+
+func (missingBlob) ReadAt([]byte, int64) (int, error) { return 0, errdefs.ErrNotFound }
+func (missingBlob) Close() error                      { return nil }
+func (b missingBlob) Size() int64                     { return b.size }
+
+func TestCheckLazyProvider(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	img := putImage(t, s, "linux/amd64", map[string]string{"a": "1"}, map[string]string{"b": "2"})
+	if err := s.Delete(ctx, img.layers[0].Digest); err != nil {
+		t.Fatal(err)
+	}
+	_, _, present, missing, err := Check(ctx, lazyProvider{s}, img.manifest, platforms.All)
+	if err != nil || len(present) != 2 || len(missing) != 1 || missing[0].Digest != img.layers[0].Digest {
+		t.Fatalf("Check: present %v missing %v err %v", present, missing, err)
 	}
 }
 

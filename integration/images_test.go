@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	mountpkg "github.com/berth-containers/berth/mount"
 )
@@ -92,6 +95,16 @@ func TestImagesImportListBothCtrs(t *testing.T) {
 			check := d.ctr("-n", ns, "images", "check")
 			if !strings.Contains(check, "complete (4/4)") || !strings.Contains(check, "true") {
 				t.Errorf("images check:\n%s", check)
+			}
+			// A layer gone from the store shows: check asks the store, it
+			// does not take a lazily opened reader's word for it.
+			var m ocispec.Manifest
+			if err := json.Unmarshal([]byte(d.ctr("-n", ns, "content", "get", dgst)), &m); err != nil || len(m.Layers) != 3 {
+				t.Fatalf("manifest %s: %v %+v", dgst, err, m)
+			}
+			d.ctr("-n", ns, "content", "rm", m.Layers[1].Digest.String())
+			if check := d.ctr("-n", ns, "images", "check"); !strings.Contains(check, "incomplete (3/4)") {
+				t.Errorf("images check after a layer's removal:\n%s", check)
 			}
 
 			// Debian's ctr imports into our daemon (its client-side import
