@@ -146,11 +146,20 @@ func TestCtrShim(t *testing.T) {
 			t.Fatalf("stopped state %+v, want exit status 137", st)
 		}
 		// Deleting the init process through the shim, as containerd's ctr
-		// takes it: the container id as the argument. (berthd is not told;
-		// the harness's cleanup copes with the task it can no longer delete.)
+		// takes it: the container id as the argument. berthd is not told.
 		mustContain(t, d.ctr("shim", "--id", "sh1", "delete", "sh1"), "container deleted and returned exit status 137")
 		out, err = d.ctrErr("shim", "--id", "sh1", "state")
 		mustFail(t, out, err, "shim state", "not found")
+		// berthd's delete then finds the task gone (NotFound, as
+		// containerd's) but drops it and tears down its shim and bundle,
+		// so the container can be deleted.
+		out, err = d.ctrErr("t", "rm", "sh1")
+		mustFail(t, out, err, "not found")
+		if out := d.ctr("t", "ls", "-q"); strings.Contains(out, "sh1") {
+			t.Fatalf("task still listed after its delete: %q", out)
+		}
+		d.ctr("c", "rm", "sh1")
+		assertNoBundles(t, d)
 	})
 }
 

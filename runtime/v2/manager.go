@@ -200,6 +200,7 @@ func (m *TaskManager) Create(ctx context.Context, id, runtime string, opts Creat
 		return nil, err
 	}
 	t := newTask(id, ns, runtime, bundle)
+	t.lost = m.forget
 	t.binary = &shimBinary{path: bin, bundle: bundle, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
 		publish: m.publish, debug: m.cfg.Debug, spares: m.spares}
 	topts := opts.TaskOptions
@@ -336,6 +337,31 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, err
 	if err != nil {
 		return nil, err
 	}
+	if !t.markDeleting() {
+		return nil, fmt.Errorf("task %q: a delete is already under way: %w", id, errdefs.ErrFailedPrecondition)
+	}
+	return m.deleteTask(ctx, t)
+}
+
+// unknownExitStatus is what waiters hear when a task's exit was never
+// learnt, as containerd reports it.
+const unknownExitStatus = 255
+
+// forget drops a task whose shim, alive, no longer knows it (deleted
+// behind our back, e.g. by `ctr shim delete`): it is torn down as a
+// delete would, or its container could never be deleted. A delete
+// already under way has it in hand.
+func (m *TaskManager) forget(ctx context.Context, t *Task) {
+	if !t.markDeleting() {
+		return
+	}
+	log.G(ctx).WithField("id", t.ID).Warn("the task's shim no longer has it; dropping the task")
+	m.deleteTask(context.WithoutCancel(ctx), t)
+}
+
+// deleteTask is Delete for a task marked deleting.
+func (m *TaskManager) deleteTask(ctx context.Context, t *Task) (*DeleteResult, error) {
+	id := t.ID
 	res := t.deadState()
 	if res != nil {
 		// The shim died earlier; only its bundle is left.
@@ -348,10 +374,25 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, err
 		return res, nil
 	}
 	r, err := t.task.Delete(t.ctx(ctx), &taskapi.DeleteRequest{Id: t.ID})
-	if err != nil {
-		return nil, t.shimErr("delete", err)
+	var notFound error
+	switch err = t.shimErr("delete", err); {
+	case err == nil:
+		res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
+	case errdefs.IsNotFound(err):
+		// The shim no longer has the task (deleted behind our back,
+		// e.g. by `ctr shim delete`, or the shim went away during
+		// the call): the task is gone, so it leaves the list and its
+		// shim and bundle are torn down, or the container could never
+		// be deleted. The caller still hears NotFound, as containerd's.
+		notFound = err
+		res = &DeleteResult{ExitStatus: unknownExitStatus, ExitedAt: time.Now()}
+	default:
+		// The task stays (still running, say): a later delete may try.
+		t.mu.Lock()
+		t.deleting = false
+		t.mu.Unlock()
+		return nil, err
 	}
-	res = &DeleteResult{Pid: r.Pid, ExitStatus: r.ExitStatus, ExitedAt: r.ExitedAt.AsTime()}
 	t.setDead(res)
 	k := key(t.Namespace, t.ID)
 	done := make(chan struct{})
@@ -379,6 +420,9 @@ func (m *TaskManager) Delete(ctx context.Context, id string) (*DeleteResult, err
 			log.G(ctx).WithError(err).WithField("id", id).Warn("remove bundle")
 		}
 	}()
+	if notFound != nil {
+		return nil, notFound
+	}
 	return res, nil
 }
 
@@ -486,6 +530,7 @@ func (m *TaskManager) restoreOne(ctx context.Context, ns, id string) error {
 		return err
 	}
 	t := newTask(id, ns, "", b)
+	t.lost = m.forget
 	binPath, _ := os.ReadFile(filepath.Join(b.Path, "shim-binary-path"))
 	t.binary = &shimBinary{path: string(binPath), bundle: b, address: m.cfg.Address, ttrpcAddress: m.cfg.TTRPCAddress,
 		publish: m.publish, debug: m.cfg.Debug}

@@ -32,9 +32,13 @@ type Task struct {
 	client *ttrpc.Client
 	task   taskapi.TaskService
 
-	mu   sync.Mutex
-	dead *DeleteResult // set once the shim is gone; the task is then STOPPED
-	gone chan struct{} // closed when dead is set
+	// lost is told when the live shim answers that it has no such task.
+	lost func(context.Context, *Task)
+
+	mu       sync.Mutex
+	dead     *DeleteResult // set once the shim is gone; the task is then STOPPED
+	gone     chan struct{} // closed when dead is set
+	deleting bool          // a delete has begun; see markDeleting
 }
 
 func newTask(id, ns, runtime string, b *Bundle) *Task {
@@ -50,6 +54,17 @@ func (t *Task) setDead(res *DeleteResult) bool {
 	}
 	t.dead = res
 	close(t.gone)
+	return true
+}
+
+// markDeleting claims the task's deletion; false if it was claimed before.
+func (t *Task) markDeleting() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deleting {
+		return false
+	}
+	t.deleting = true
 	return true
 }
 
@@ -99,6 +114,10 @@ func (t *Task) State(ctx context.Context, execID string) (*taskapi.StateResponse
 		}, nil
 	}
 	r, err := t.task.State(t.ctx(ctx), &taskapi.StateRequest{Id: t.ID, ExecId: execID})
+	if err != nil && err != ttrpc.ErrClosed && execID == "" && t.lost != nil && errdefs.IsNotFound(errdefs.FromGRPC(err)) {
+		// The shim answered, and it has no such task.
+		t.lost(ctx, t)
+	}
 	return r, t.shimErr("state", err)
 }
 
