@@ -31,7 +31,9 @@ func (l *local) get(name string) (snapshots.Snapshotter, error) {
 	}
 	sn, ok := l.snapshotters[name]
 	if !ok {
-		return nil, fmt.Errorf("snapshotter %q: not loaded: %w", name, errdefs.ErrNotFound)
+		// InvalidArgument, as containerd's snapshots service answers: the
+		// request named something this daemon does not have.
+		return nil, fmt.Errorf("snapshotter not loaded: %s: %w", name, errdefs.ErrInvalidArgument)
 	}
 	return sn, nil
 }

@@ -131,7 +131,14 @@ func TestSnapshotsService(t *testing.T) {
 		{"unknown snapshotter", func() error {
 			_, err := c.Prepare(ctx, &api.PrepareSnapshotRequest{Snapshotter: "nope", Key: "x"})
 			return err
-		}(), errdefs.ErrNotFound},
+		}(), errdefs.ErrInvalidArgument},
+		{"unknown snapshotter list", func() error {
+			stream, err := c.List(ctx, &api.ListSnapshotsRequest{Snapshotter: "nope"})
+			if err == nil {
+				_, err = stream.Recv()
+			}
+			return err
+		}(), errdefs.ErrInvalidArgument},
 		{"no snapshotter", func() error { _, err := c.Stat(ctx, &api.StatSnapshotRequest{Key: "x"}); return err }(), errdefs.ErrInvalidArgument},
 		{"duplicate key", func() error {
 			_, err := c.Prepare(ctx, &api.PrepareSnapshotRequest{Snapshotter: sn, Key: "work"})
