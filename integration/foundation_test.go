@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-containers/berth/pkg/platforms"
 )
 
 func mustContain(t *testing.T, out string, wants ...string) {
@@ -46,6 +48,25 @@ func TestVersionAndPlugins(t *testing.T) {
 	d.Start()
 	if got := d.ctr("version"); got != uuid {
 		t.Fatalf("uuid changed across restart:\n%s\n%s", uuid, got)
+	}
+}
+
+// The snapshotters, the differ and the task runtime report the host's
+// platform through introspection (`ctr plugins ls`, and clients asking
+// which platforms a snapshotter unpacks for), as containerd's do; the
+// services report none.
+func TestPluginPlatforms(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	d := newDaemon(t, "")
+	host := platforms.DefaultString()
+	for _, id := range []string{"overlayfs", "native", "walking", "task"} {
+		out := d.dctr("plugins", "ls", "id=="+id)
+		mustContain(t, out, id, host)
+		mustContain(t, d.dctr("plugins", "ls", "-d", "id=="+id), "Platforms:", host)
+	}
+	out := d.dctr("plugins", "ls", "id==containers")
+	if strings.Contains(out, host) {
+		t.Fatalf("grpc services report no platform, as containerd's:\n%s", out)
 	}
 }
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"github.com/berth-containers/berth/diff/walking"
+	"github.com/berth-containers/berth/pkg/platforms"
 	"github.com/berth-containers/berth/plugin"
 )
 
@@ -14,7 +15,7 @@ type DiffConfig struct {
 
 // The walking differ applies and computes layers over the namespaced
 // content store: layer blobs are read, and computed layers written, in
-// the caller's namespace.
+// the caller's namespace. It reports the host's platform, as containerd's.
 func init() {
 	plugin.Register(&plugin.Registration{
 		Type:     plugin.DiffPlugin,
@@ -22,6 +23,7 @@ func init() {
 		Requires: []plugin.Type{plugin.ServicePlugin},
 		Config:   &DiffConfig{},
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
+			ic.Meta.Platforms = append(ic.Meta.Platforms, platforms.Default())
 			s, err := GetStores(ic)
 			if err != nil {
 				return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/berth-containers/berth/metadata"
+	"github.com/berth-containers/berth/pkg/platforms"
 	"github.com/berth-containers/berth/plugin"
 	v2 "github.com/berth-containers/berth/runtime/v2"
 )
@@ -16,6 +17,8 @@ func init() {
 		Config:   v2.DefaultConfig(),
 		InitFn: func(ic *plugin.InitContext) (interface{}, error) {
 			cfg := ic.Config.(*v2.Config)
+			// The platform tasks run on, reported as containerd's runtime does.
+			ic.Meta.Platforms = append(ic.Meta.Platforms, platforms.Default())
 			ic.Meta.Capabilities = []string{"io.containerd.runc.v2", "io.containerd.berth.v2"}
 			return v2.NewTaskManager(ic.Context, v2.ManagerConfig{
 				State:        ic.State,
