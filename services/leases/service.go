@@ -3,7 +3,10 @@ package leases
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -47,12 +50,26 @@ func (s *service) Register(srv *grpc.Server) error {
 	return nil
 }
 
+// Create makes a lease; without an id the service picks a random one, as
+// containerd's does, and the response names it.
 func (s *service) Create(ctx context.Context, r *api.CreateRequest) (*api.CreateResponse, error) {
-	l, err := s.store.Create(ctx, metadata.Lease{ID: r.Id, Labels: r.Labels})
+	id := r.Id
+	if id == "" {
+		id = randomID()
+	}
+	l, err := s.store.Create(ctx, metadata.Lease{ID: id, Labels: r.Labels})
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	return &api.CreateResponse{Lease: toProto(l)}, nil
+}
+
+// randomID is a lease id no client asked for: the time's nanoseconds and
+// random hex, a valid identifier.
+func randomID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%d-%s", time.Now().Nanosecond(), hex.EncodeToString(b[:]))
 }
 
 func (s *service) Delete(ctx context.Context, r *api.DeleteRequest) (*emptypb.Empty, error) {

@@ -62,3 +62,37 @@ func TestDeleteCollects(t *testing.T) {
 		t.Fatalf("delete of a missing lease: %v, collected %v", err, called)
 	}
 }
+
+// TestCreateWithoutID: a create without an id gets a random one from the
+// service, as from containerd's, not InvalidArgument; each is different
+// and the lease is there under the id the response names.
+func TestCreateWithoutID(t *testing.T) {
+	db, err := metadata.NewDB(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := &service{store: metadata.NewLeaseStore(db), gc: directCollector(db)}
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		r, err := s.Create(ctx, &api.CreateRequest{Labels: map[string]string{"a": "b"}})
+		if err != nil {
+			t.Fatalf("create without id: %v", err)
+		}
+		id := r.GetLease().GetId()
+		if id == "" || seen[id] || r.GetLease().GetLabels()["a"] != "b" {
+			t.Fatalf("lease %v (seen %v)", r.GetLease(), seen)
+		}
+		seen[id] = true
+	}
+	list, err := s.List(ctx, &api.ListRequest{})
+	if err != nil || len(list.Leases) != 3 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	for _, l := range list.Leases {
+		if !seen[l.Id] {
+			t.Fatalf("listed lease %q was not created", l.Id)
+		}
+	}
+}
