@@ -555,7 +555,8 @@ func snapshotAdaptor(info *snapshots.Info) filters.Adaptor {
 		case "name":
 			return info.Name, len(fp) == 1
 		case "parent":
-			return info.Parent, len(fp) == 1 && info.Parent != ""
+			// Present even when empty, as containerd's adaptor has it.
+			return info.Parent, len(fp) == 1
 		case "kind":
 			return strings.ToLower(info.Kind.String()), len(fp) == 1
 		case "labels":

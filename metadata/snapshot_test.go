@@ -100,6 +100,14 @@ func TestSnapshotterNamespaces(t *testing.T) {
 	if got := walkNames(t, a, sn, "parent==base,name==rw"); got != "rw" {
 		t.Fatalf("Walk parent: %q", got)
 	}
+	// As in containerd, a snapshot's name and parent are always present
+	// (a base snapshot's parent is empty), so "parent" alone matches all.
+	if got := walkNames(t, a, sn, "parent"); got != "base rw rw2" {
+		t.Fatalf("Walk parent present: %q", got)
+	}
+	if got := walkNames(t, a, sn, "parent!=base"); got != "base" {
+		t.Fatalf("Walk parent not base: %q", got)
+	}
 	if info, err := sn.Update(a, snapshots.Info{Name: "base", Labels: map[string]string{"m": "2"}}, "labels.m"); err != nil || fmt.Sprint(info.Labels) != "map[l:1 m:2]" {
 		t.Fatalf("Update: %+v %v", info, err)
 	}
