@@ -236,6 +236,7 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 	s.teardown.Add(1)
 	go func() {
 		defer s.teardown.Done()
+		lowPriorityThread()
 		ctx := context.WithoutCancel(ctx)
 		if err := finish(ctx); err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.id).Warn("runc delete")
