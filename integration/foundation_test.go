@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/pkg/platforms"
 )
 
@@ -93,8 +94,25 @@ func TestNamespacesBothClients(t *testing.T) {
 	}
 	out, err = d.ctrErr("ns", "rm", "nosuch")
 	mustFail(t, out, err, "nosuch", "not found")
-	out, err = d.ctrErr("ns", "label", "nosuch", "a=b")
-	mustFail(t, out, err, "nosuch", "not found")
+	// Labelling a namespace that does not exist creates it, and the labels
+	// of one nothing has made yet read as none, as in containerd (its
+	// clients read a namespace's default runtime and snapshotter first).
+	d.ctr("ns", "label", "fresh1", "a=b")
+	d.dctr("namespaces", "label", "fresh2", "c=d")
+	for _, out := range []string{d.ctr("ns", "ls"), d.dctr("namespaces", "ls")} {
+		mustContain(t, out, "fresh1", "a=b", "fresh2", "c=d")
+	}
+	cl, err := client.New(d.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if labels, err := cl.Namespaces().Labels(context.Background(), "never-made"); err != nil || len(labels) != 0 {
+		t.Fatalf("labels of a namespace never made: %v %v", labels, err)
+	}
+	if out := d.ctr("ns", "ls", "-q"); strings.Contains(out, "never-made") {
+		t.Fatalf("reading its labels made the namespace:\n%s", out)
+	}
 }
 
 func TestContainerRecordsBothClients(t *testing.T) {

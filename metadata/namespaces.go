@@ -68,32 +68,54 @@ func (s *NamespaceStore) Labels(ctx context.Context, ns string) (map[string]stri
 	return labels, nil
 }
 
-// SetLabel sets one label on namespace ns; an empty value deletes it.
-func (s *NamespaceStore) SetLabel(ctx context.Context, ns, key, value string) error {
+// UpdateLabels changes namespace ns's labels in one transaction and
+// returns them: with replace, every label not in set goes; then each of set
+// is written, an empty value deleting its key. A namespace that does not
+// exist is created, as containerd's namespace store does when a label is
+// set (`ctr namespaces label NEW k=v` on a fresh node).
+func (s *NamespaceStore) UpdateLabels(ctx context.Context, ns string, set map[string]string, replace bool) (map[string]string, error) {
 	if err := validateNamespace(ns); err != nil {
-		return err
+		return nil, err
 	}
-	if err := validateLabel(key, value); err != nil {
-		return fmt.Errorf("namespace %q: %w", ns, err)
-	}
-	return s.db.update(ctx, func(tx *bolt.Tx) error {
-		b := getBucket(tx, bucketV1, []byte(ns))
-		if b == nil {
-			return fmt.Errorf("namespace %q: %w", ns, errdefs.ErrNotFound)
+	for k, v := range set {
+		if err := validateLabel(k, v); err != nil {
+			return nil, fmt.Errorf("namespace %q: %w", ns, err)
 		}
-		if value == "" {
-			lb := b.Bucket(bucketLabels)
-			if lb == nil {
-				return nil
+	}
+	var labels map[string]string
+	err := s.db.update(ctx, func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketV1).CreateBucketIfNotExists([]byte(ns))
+		if err != nil {
+			return fmt.Errorf("namespace %q: create: %w", ns, err)
+		}
+		if replace {
+			if b.Bucket(bucketLabels) != nil {
+				if err := b.DeleteBucket(bucketLabels); err != nil {
+					return err
+				}
 			}
-			return lb.Delete([]byte(key))
 		}
 		lb, err := b.CreateBucketIfNotExists(bucketLabels)
 		if err != nil {
 			return err
 		}
-		return lb.Put([]byte(key), []byte(value))
+		for k, v := range set {
+			if v == "" {
+				err = lb.Delete([]byte(k))
+			} else {
+				err = lb.Put([]byte(k), []byte(v))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		labels = readMap(b, bucketLabels)
+		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	return labels, nil
 }
 
 // List returns the namespaces, sorted.

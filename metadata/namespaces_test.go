@@ -29,7 +29,8 @@ func TestNamespaces(t *testing.T) {
 		{"bad name", s.Create(ctx, "../x", nil), errdefs.IsInvalidArgument},
 		{"empty name", s.Create(ctx, "", nil), errdefs.IsInvalidArgument},
 		{"bad label", s.Create(ctx, "c", map[string]string{"": "v"}), errdefs.IsInvalidArgument},
-		{"set label missing ns", s.SetLabel(ctx, "nope", "k", "v"), errdefs.IsNotFound},
+		{"bad label update", func() error { _, err := s.UpdateLabels(ctx, "a", map[string]string{"": "v"}, false); return err }(), errdefs.IsInvalidArgument},
+		{"label update bad name", func() error { _, err := s.UpdateLabels(ctx, "../x", nil, false); return err }(), errdefs.IsInvalidArgument},
 		{"delete missing", s.Delete(ctx, "nope"), errdefs.IsNotFound},
 	} {
 		if !tc.is(tc.err) {
@@ -40,15 +41,30 @@ func TestNamespaces(t *testing.T) {
 	if err != nil || fmt.Sprint(names) != "[a b]" {
 		t.Fatalf("List: %v %v", names, err)
 	}
-	if err := s.SetLabel(ctx, "a", "y", "2"); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		ns      string
+		set     map[string]string
+		replace bool
+		want    string
+	}{
+		{"add one", "a", map[string]string{"y": "2"}, false, "map[x:1 y:2]"},
+		{"delete one", "a", map[string]string{"x": ""}, false, "map[y:2]"},
+		{"replace", "b", map[string]string{"p": "1", "q": "2"}, true, "map[p:1 q:2]"},
+		{"replace drops the rest", "b", map[string]string{"q": "3"}, true, "map[q:3]"},
+		// As containerd's store: setting a label creates the namespace.
+		{"creates", "c", map[string]string{"k": "v"}, false, "map[k:v]"},
+	} {
+		got, err := s.UpdateLabels(ctx, tc.ns, tc.set, tc.replace)
+		if err != nil || fmt.Sprint(got) != tc.want {
+			t.Errorf("%s: %v %v, want %s", tc.name, got, err, tc.want)
+		}
+		if stored, err := s.Labels(ctx, tc.ns); err != nil || fmt.Sprint(stored) != tc.want {
+			t.Errorf("%s: stored %v %v, want %s", tc.name, stored, err, tc.want)
+		}
 	}
-	if err := s.SetLabel(ctx, "a", "x", ""); err != nil {
+	if err := s.Delete(ctx, "c"); err != nil {
 		t.Fatal(err)
-	}
-	labels, err := s.Labels(ctx, "a")
-	if err != nil || fmt.Sprint(labels) != "map[y:2]" {
-		t.Fatalf("Labels: %v %v", labels, err)
 	}
 	if _, err := s.Labels(ctx, "nope"); !errdefs.IsNotFound(err) {
 		t.Fatalf("Labels of missing: %v", err)

@@ -44,8 +44,14 @@ func (s *service) Register(srv *grpc.Server) error {
 	return nil
 }
 
+// Get answers for a namespace that does not exist (yet) with no labels, as
+// containerd's does: its clients read the namespace's default runtime and
+// snapshotter labels before anything has created the namespace.
 func (s *service) Get(ctx context.Context, r *api.GetNamespaceRequest) (*api.GetNamespaceResponse, error) {
 	labels, err := s.store.Labels(ctx, r.Name)
+	if errdefs.IsNotFound(err) {
+		labels, err = map[string]string{}, nil
+	}
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
@@ -81,30 +87,20 @@ func (s *service) Create(ctx context.Context, r *api.CreateNamespaceRequest) (*a
 }
 
 // Update supports the paths "labels" (replace all) and "labels.KEY"; with
-// no mask the labels are replaced.
+// no mask the labels are replaced. All in one transaction; a namespace
+// that does not exist is created (see metadata.UpdateLabels).
 func (s *service) Update(ctx context.Context, r *api.UpdateNamespaceRequest) (*api.UpdateNamespaceResponse, error) {
 	ns := r.GetNamespace()
 	if ns == nil {
 		return nil, errdefs.ToGRPC(fmt.Errorf("update namespace: namespace is required: %w", errdefs.ErrInvalidArgument))
 	}
-	current, err := s.store.Labels(ctx, ns.Name)
-	if err != nil {
-		return nil, errdefs.ToGRPC(err)
-	}
 	paths := r.GetUpdateMask().GetPaths()
-	if len(paths) == 0 {
-		paths = []string{"labels"}
-	}
+	replace := len(paths) == 0
 	set := map[string]string{}
 	for _, p := range paths {
 		switch {
 		case p == "labels":
-			for k := range current {
-				set[k] = ""
-			}
-			for k, v := range ns.Labels {
-				set[k] = v
-			}
+			replace = true
 		case strings.HasPrefix(p, "labels."):
 			k := strings.TrimPrefix(p, "labels.")
 			set[k] = ns.Labels[k]
@@ -112,12 +108,12 @@ func (s *service) Update(ctx context.Context, r *api.UpdateNamespaceRequest) (*a
 			return nil, errdefs.ToGRPC(fmt.Errorf("update namespace %q: cannot update field %q: %w", ns.Name, p, errdefs.ErrInvalidArgument))
 		}
 	}
-	for k, v := range set {
-		if err := s.store.SetLabel(ctx, ns.Name, k, v); err != nil {
-			return nil, errdefs.ToGRPC(err)
+	if replace {
+		for k, v := range ns.Labels {
+			set[k] = v
 		}
 	}
-	labels, err := s.store.Labels(ctx, ns.Name)
+	labels, err := s.store.UpdateLabels(ctx, ns.Name, set, replace)
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
