@@ -243,8 +243,10 @@ func (s *Service) Delete(ctx context.Context, r *taskapi.DeleteRequest) (*taskap
 		}
 		release()
 	}()
+	// As containerd's shims: the init's delete event names the container
+	// only (Id is for an exec's).
 	s.publish(c.ns, &apievents.TaskDelete{
-		ContainerId: c.id, Id: c.id, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt,
+		ContainerId: c.id, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt,
 	})
 	return resp, nil
 }

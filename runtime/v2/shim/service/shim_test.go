@@ -250,6 +250,14 @@ func TestShimRunExit3(t *testing.T) {
 	if exit.ExitStatus != 3 || exit.ContainerId != "exit3" || exit.Id != "exit3" || exit.Pid != cr.Pid {
 		t.Fatalf("exit event %v", &exit)
 	}
+	var del apievents.TaskDelete
+	if err := typeurl.UnmarshalTo(envs[3].Event, &del); err != nil {
+		t.Fatal(err)
+	}
+	// containerd's shims name only the container in an init's delete.
+	if del.ExitStatus != 3 || del.ContainerId != "exit3" || del.Id != "" || del.Pid != cr.Pid {
+		t.Fatalf("delete event %v", &del)
+	}
 	if envs[0].Namespace != "test" {
 		t.Fatalf("event namespace %q", envs[0].Namespace)
 	}
