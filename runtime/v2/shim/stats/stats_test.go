@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,9 @@ func TestContainerMetrics(t *testing.T) {
 			if m.CPU.GetUsage().GetTotal() == 0 {
 				t.Errorf("%s: no cpu usage", name)
 			}
+			if _, ok := cg.V1["blkio"]; ok && m.Blkio == nil {
+				t.Errorf("%s: no blkio stats", name)
+			}
 		case *v2.Metrics:
 			if m.Memory.GetUsage() == 0 || m.Pids.GetCurrent() == 0 {
 				t.Errorf("%s: empty metrics %v", name, m)
@@ -117,5 +121,68 @@ func TestWatchOOM(t *testing.T) {
 	case <-oom:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no OOM event")
+	}
+}
+
+func TestV1Blkio(t *testing.T) {
+	partitions := filepath.Join(t.TempDir(), "partitions")
+	os.WriteFile(partitions, []byte("major minor  #blocks  name\n\n 254        0  268435456 vda\n   8       16  1000 sdb\n"), 0o644)
+	entries := func(es []*v1.BlkIOEntry) string {
+		var parts []string
+		for _, e := range es {
+			parts = append(parts, fmt.Sprintf("%d:%d %s %s %d", e.Major, e.Minor, e.Device, e.Op, e.Value))
+		}
+		return strings.Join(parts, "; ")
+	}
+	for _, tc := range []struct {
+		name               string
+		files              map[string]string
+		wantBytes, wantOps string
+		wantSectors        string
+	}{
+		{
+			name: "blk-mq kernel: throttle counters only",
+			files: map[string]string{
+				"blkio.throttle.io_service_bytes_recursive": "254:0 Read 4096\n254:0 Write 8192\n254:0 Sync 0\nTotal 12288\n",
+				"blkio.throttle.io_serviced_recursive":      "254:0 Read 1\n254:0 Write 2\nTotal 3\n",
+			},
+			wantBytes: "254:0 /dev/vda Read 4096; 254:0 /dev/vda Write 8192; 254:0 /dev/vda Sync 0",
+			wantOps:   "254:0 /dev/vda Read 1; 254:0 /dev/vda Write 2",
+		},
+		{
+			name: "CFQ kernel: its own counters, sectors without an op",
+			files: map[string]string{
+				"blkio.io_serviced_recursive":               "8:16 Read 7\nTotal 7\n",
+				"blkio.io_service_bytes_recursive":          "8:16 Read 700\n9:9 Read 5\ngarbage line here too\n",
+				"blkio.sectors_recursive":                   "8:16 12\n",
+				"blkio.throttle.io_service_bytes_recursive": "8:16 Read 999\n",
+			},
+			wantBytes:   "8:16 /dev/sdb Read 700; 9:9  Read 5",
+			wantOps:     "8:16 /dev/sdb Read 7",
+			wantSectors: "8:16 /dev/sdb  12",
+		},
+		{name: "no I/O yet", files: map[string]string{"blkio.throttle.io_serviced_recursive": "Total 0\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for f, c := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(c), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st := v1Blkio(dir, partitions)
+			if st == nil {
+				t.Fatal("no blkio stats")
+			}
+			if got := entries(st.IoServiceBytesRecursive); got != tc.wantBytes {
+				t.Errorf("bytes %q, want %q", got, tc.wantBytes)
+			}
+			if got := entries(st.IoServicedRecursive); got != tc.wantOps {
+				t.Errorf("ops %q, want %q", got, tc.wantOps)
+			}
+			if got := entries(st.SectorsRecursive); got != tc.wantSectors {
+				t.Errorf("sectors %q, want %q", got, tc.wantSectors)
+			}
+		})
 	}
 }

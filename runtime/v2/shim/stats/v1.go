@@ -3,6 +3,7 @@ package stats
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
@@ -48,6 +49,9 @@ func (c *Cgroup) v1Metrics() (proto.Message, error) {
 	if dir, ok := c.dir("pids"); ok {
 		found = true
 		m.Pids = &v1.PidsStat{Current: readUint(dir, "pids.current"), Limit: readUint(dir, "pids.max")}
+	}
+	if dir, ok := c.dir("blkio"); ok {
+		m.Blkio = v1Blkio(dir, "/proc/partitions")
 	}
 	if !found {
 		return nil, fmt.Errorf("cgroup stats: no memory, cpuacct or pids cgroup: %w", errdefs.ErrNotFound)
@@ -116,4 +120,38 @@ func v1Memory(dir string) *v1.MemoryStat {
 		Kernel:                  entry("memory.kmem"),
 		KernelTCP:               entry("memory.kmem.tcp"),
 	}
+}
+
+// v1Blkio reads the blkio controller's recursive counters as containerd
+// reports them: the CFQ scheduler's files where the kernel has them, else
+// the throttling layer's bytes and operations (all that blk-mq kernels
+// keep). Each entry names its device from partitions ("/dev/vda"). The
+// message is there, empty, for a container that did no I/O.
+func v1Blkio(dir, partitions string) *v1.BlkIOStat {
+	st := &v1.BlkIOStat{}
+	type counters struct {
+		file  string
+		entry *[]*v1.BlkIOEntry
+	}
+	files := []counters{
+		{"blkio.sectors_recursive", &st.SectorsRecursive},
+		{"blkio.io_service_bytes_recursive", &st.IoServiceBytesRecursive},
+		{"blkio.io_serviced_recursive", &st.IoServicedRecursive},
+		{"blkio.io_queued_recursive", &st.IoQueuedRecursive},
+		{"blkio.io_service_time_recursive", &st.IoServiceTimeRecursive},
+		{"blkio.io_wait_time_recursive", &st.IoWaitTimeRecursive},
+		{"blkio.io_merged_recursive", &st.IoMergedRecursive},
+		{"blkio.time_recursive", &st.IoTimeRecursive},
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "blkio.io_serviced_recursive")); err != nil {
+		files = []counters{
+			{"blkio.throttle.io_serviced_recursive", &st.IoServicedRecursive},
+			{"blkio.throttle.io_service_bytes_recursive", &st.IoServiceBytesRecursive},
+		}
+	}
+	devices := readPartitions(partitions)
+	for _, f := range files {
+		*f.entry = readBlkioEntries(dir, f.file, devices)
+	}
+	return st
 }
