@@ -186,3 +186,28 @@ func TestV1Blkio(t *testing.T) {
 		})
 	}
 }
+
+func TestReadIOStat(t *testing.T) {
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"two devices", "254:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=0 rios=1 wios=0\n",
+			"254:0 r4096 w8192 ri1 wi2; 8:16 r1 w0 ri1 wi0"},
+		{"unknown keys and junk", "254:0 rbytes=5 newkey=9 wios=x\nnot a line\n", "254:0 r5 w0 ri0 wi0"},
+		{"empty", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "io.stat"), []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var parts []string
+			for _, e := range readIOStat(dir) {
+				parts = append(parts, fmt.Sprintf("%d:%d r%d w%d ri%d wi%d", e.Major, e.Minor, e.Rbytes, e.Wbytes, e.Rios, e.Wios))
+			}
+			if got := strings.Join(parts, "; "); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

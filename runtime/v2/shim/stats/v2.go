@@ -3,6 +3,9 @@ package stats
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
@@ -65,6 +68,7 @@ func (c *Cgroup) v2Metrics() (proto.Message, error) {
 			SwapLimit:             readUint(dir, "memory.swap.max"),
 			MaxUsage:              readUint(dir, "memory.peak"),
 		},
+		Io: &v2.IOStat{Usage: readIOStat(dir)},
 		MemoryEvents: &v2.MemoryEvents{
 			Low:     ev["low"],
 			High:    ev["high"],
@@ -73,4 +77,46 @@ func (c *Cgroup) v2Metrics() (proto.Message, error) {
 			OomKill: ev["oom_kill"],
 		},
 	}, nil
+}
+
+// readIOStat reads io.stat: per device "MAJ:MIN rbytes=N wbytes=N rios=N
+// wios=N dbytes=N dios=N" (keys the kernel does not know yet are skipped).
+func readIOStat(dir string) []*v2.IOEntry {
+	b, err := os.ReadFile(filepath.Join(dir, "io.stat"))
+	if err != nil {
+		return nil
+	}
+	var out []*v2.IOEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		majS, minS, ok := strings.Cut(fields[0], ":")
+		maj, err1 := strconv.ParseUint(majS, 10, 64)
+		min, err2 := strconv.ParseUint(minS, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			continue
+		}
+		e := &v2.IOEntry{Major: maj, Minor: min}
+		for _, kv := range fields[1:] {
+			k, vs, _ := strings.Cut(kv, "=")
+			v, err := strconv.ParseUint(vs, 10, 64)
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "rbytes":
+				e.Rbytes = v
+			case "wbytes":
+				e.Wbytes = v
+			case "rios":
+				e.Rios = v
+			case "wios":
+				e.Wios = v
+			}
+		}
+		out = append(out, e)
+	}
+	return out
 }
