@@ -19,9 +19,14 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 // reads/writes wait for that. That ordering matters because the shim only
 // opens its ends after the daemon has been told about them, which happens
 // after this returns. Cancel (or Close) abandons opens still pending.
-func copyIO(set *FIFOSet, s *Streams) (_ *pipeIO, retErr error) {
+//
+// With hold, output is not copied until Release: see pipeIO.held.
+func copyIO(set *FIFOSet, s *Streams, hold bool) (_ *pipeIO, retErr error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pipeIO{config: set.Config, cancel: cancel}
+	if hold {
+		p.held = make(chan struct{})
+	}
 	defer func() {
 		if retErr != nil {
 			for _, c := range p.closers {
@@ -74,6 +79,16 @@ func copyIO(set *FIFOSet, s *Streams) (_ *pipeIO, retErr error) {
 		p.wg.Add(1)
 		go func(dst io.Writer) {
 			defer p.wg.Done()
+			if p.held != nil {
+				select {
+				case <-p.held:
+				case <-ctx.Done():
+					// Never created: what runc wrote there while
+					// failing is in the create's error already.
+					r.Close()
+					return
+				}
+			}
 			buf := bufPool.Get().(*[]byte)
 			defer bufPool.Put(buf)
 			io.CopyBuffer(dst, r, *buf)

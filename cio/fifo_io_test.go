@@ -2,6 +2,7 @@ package cio
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -135,6 +136,7 @@ func TestCreatorCopiesAndPropagatesEOF(t *testing.T) {
 			}
 
 			shim := runFakeShim(cfg, "out: "+tc.name, "err: "+tc.name)
+			Release(cio) // the daemon created the process
 			waitTimeout(t, "shim", func() { <-shim.done })
 			if shim.err != nil {
 				t.Fatal(shim.err)
@@ -178,10 +180,45 @@ func TestCreatorSkipsNilStreams(t *testing.T) {
 		t.Fatalf("config %+v", cfg)
 	}
 	shim := runFakeShim(cfg, "only out", "")
+	Release(cio)
 	waitTimeout(t, "shim", func() { <-shim.done })
 	waitTimeout(t, "Wait", cio.Wait)
 	if stdout.String() != "only out" {
 		t.Fatalf("stdout %q", stdout.String())
+	}
+}
+
+// TestCreatorHoldsOutputUntilCreated: what is written before the process
+// is created (runc's error on a failed create) is shown only if the create
+// succeeds (Release), and dropped if it fails (Cancel, Close).
+func TestCreatorHoldsOutputUntilCreated(t *testing.T) {
+	for _, created := range []bool{true, false} {
+		t.Run(fmt.Sprintf("created=%v", created), func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			cio, err := NewCreator(WithStreams(nil, &stdout, &stderr), WithFIFODir(t.TempDir()))("t")
+			if err != nil {
+				t.Fatal(err)
+			}
+			shim := runFakeShim(cio.Config(), "early out", "runc create failed: boom")
+			waitTimeout(t, "shim", func() { <-shim.done })
+			time.Sleep(20 * time.Millisecond) // a copier that did not wait would have copied by now
+			if stdout.String() != "" || stderr.String() != "" {
+				t.Fatalf("output before the create answered: %q %q", stdout.String(), stderr.String())
+			}
+			if created {
+				Release(cio)
+			} else {
+				cio.Cancel()
+			}
+			waitTimeout(t, "Wait", cio.Wait)
+			if err := cio.Close(); err != nil {
+				t.Fatal(err)
+			}
+			want := map[bool][2]string{true: {"early out", "runc create failed: boom"}, false: {"", ""}}[created]
+			if stdout.String() != want[0] || stderr.String() != want[1] {
+				t.Fatalf("stdout %q stderr %q, want %q", stdout.String(), stderr.String(), want)
+			}
+		})
 	}
 }
 

@@ -65,6 +65,31 @@ type pipeIO struct {
 	closeErr  error
 	closers   []io.Closer
 	set       *FIFOSet // removed on Close when we created it
+
+	// held, when not nil, keeps the output copiers waiting until the
+	// daemon has created the process (Release): until then the only
+	// writer is runc, whose error on a failed create would otherwise
+	// print before, and again in, the create's own error (the shim gives
+	// runc the process's stdio). The pipe keeps anything written
+	// meanwhile; Cancel or Close before Release drops it.
+	held        chan struct{}
+	releaseOnce sync.Once
+}
+
+// Release lets a held IO's output through; the process now exists.
+func (p *pipeIO) Release() {
+	if p.held != nil {
+		p.releaseOnce.Do(func() { close(p.held) })
+	}
+}
+
+// Release lets the output of an IO made by a Creator through once the
+// daemon has created its process (task create, or an exec's start); until
+// then it is held (see pipeIO.held). Other IOs are not held.
+func Release(i IO) {
+	if r, ok := i.(interface{ Release() }); ok {
+		r.Release()
+	}
 }
 
 func (p *pipeIO) Config() Config { return p.config }

@@ -53,7 +53,9 @@ func newStreams(opts []Opt) *Streams {
 }
 
 // NewCreator returns a Creator that makes a FIFO set for each process and
-// copies between it and the streams. Streams left nil get no FIFO.
+// copies between it and the streams. Streams left nil get no FIFO. The
+// output is held until Release (the client calls it once the daemon has
+// created the process).
 func NewCreator(opts ...Opt) Creator {
 	streams := newStreams(opts)
 	return func(id string) (IO, error) {
@@ -62,7 +64,7 @@ func NewCreator(opts ...Opt) Creator {
 			return nil, err
 		}
 		dropUnused(set, streams)
-		p, err := copyIO(set, streams)
+		p, err := copyIO(set, streams, true)
 		if err != nil {
 			set.Close()
 			return nil, err
@@ -87,7 +89,7 @@ func NewAttach(opts ...Opt) Attach {
 		s := *streams
 		s.Terminal = cfg.Terminal
 		dropUnused(attached, &s)
-		return copyIO(attached, &s)
+		return copyIO(attached, &s, false)
 	}
 }
 

@@ -156,6 +156,7 @@ func (ct *Container) NewTask(ctx context.Context, ioCreate cio.Creator, opts ...
 	if err != nil {
 		return nil, errdefs.FromGRPC(err)
 	}
+	cio.Release(i)
 	return &Task{process{c: ct.c, taskID: ct.id, pid: r.Pid, io: i, shimOpened: true}}, nil
 }
 
@@ -208,6 +209,10 @@ func (p *process) Start(ctx context.Context) error {
 	}
 	p.pid = r.Pid
 	p.shimOpened = true
+	if p.io != nil {
+		// An exec's process is made by runc exec, at start.
+		cio.Release(p.io)
+	}
 	return nil
 }
 

@@ -288,6 +288,11 @@ func TestBadRuntimeInput(t *testing.T) {
 	mustFail(t, out, err, "containerd-shim-nosuch-v9")
 	out, err = d.ctrErr("run", "--rm", "--rootfs", rootfs, "x2", "/no/such/cmd")
 	mustFail(t, out, err, "/no/such/cmd")
+	// Said once, in ctr's error: runc's own line on the process's stderr
+	// is not copied for a process that was never created.
+	if n := strings.Count(out, "runc create failed"); n != 1 {
+		t.Fatalf("runc's error shown %d times:\n%s", n, out)
+	}
 	out, err = d.ctrErr("run", "--rm", "--memory-limit", "-5", "--rootfs", rootfs, "x3", "true")
 	mustFail(t, out, err, "memory-limit")
 	out, err = d.ctrErr("run", "--rm", "docker.io/library/nosuch:latest", "x4", "true")
