@@ -10,6 +10,8 @@ import (
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -147,7 +149,9 @@ func (s *Service) Read(r *api.ReadContentRequest, stream api.Content_ReadServer)
 		off = 0
 	}
 	if off > ra.Size() {
-		return errdefs.ToGRPC(fmt.Errorf("read content %s: offset %d is past its size %d: %w", dgst, off, ra.Size(), errdefs.ErrInvalidArgument))
+		// OutOfRange, as containerd's content server answers (errdefs
+		// has no kind for it).
+		return status.Errorf(codes.OutOfRange, "read content %s: offset %d is past its size %d", dgst, off, ra.Size())
 	}
 	if size <= 0 || off+size > ra.Size() {
 		size = ra.Size() - off

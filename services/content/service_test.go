@@ -12,7 +12,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	api "github.com/berth-containers/berth/api/services/content/v1"
@@ -356,7 +358,6 @@ func TestInfoListReadUpdateDelete(t *testing.T) {
 		{1<<20 - 3, 1 << 20, big[1<<20-3 : 2<<20-3], nil},
 		{int64(len(big)) - 4, 100, big[len(big)-4:], nil},
 		{int64(len(big)), 0, nil, nil},
-		{int64(len(big)) + 1, 0, nil, errdefs.ErrInvalidArgument},
 	}
 	for _, r := range reads {
 		got, err := readAll(ctx, c, dgst, r.off, r.size)
@@ -369,6 +370,14 @@ func TestInfoListReadUpdateDelete(t *testing.T) {
 		if err != nil || !bytes.Equal(got, r.want) {
 			t.Errorf("read %d+%d: %v, %d bytes, want %d", r.off, r.size, err, len(got), len(r.want))
 		}
+	}
+	// Past the end: OutOfRange, as containerd's content server answers.
+	rs, err := c.Read(ctx, &api.ReadContentRequest{Digest: dgst.String(), Offset: int64(len(big)) + 1})
+	if err == nil {
+		_, err = rs.Recv()
+	}
+	if status.Code(err) != codes.OutOfRange {
+		t.Errorf("read past the end: %v, want OutOfRange", err)
 	}
 	if _, err := readAll(ctx, c, digest.FromString("missing"), 0, 0); !errdefs.IsNotFound(err) {
 		t.Errorf("read missing: %v", err)
