@@ -157,7 +157,8 @@ func resourcePath(r Resource) ([][]byte, []byte, error) {
 		}
 		return [][]byte{bucketSnapshots, []byte(sn)}, []byte(r.ID), nil
 	}
-	return nil, nil, fmt.Errorf("unknown resource type %q (want content, ingests or snapshots/<snapshotter>): %w", r.Type, errdefs.ErrInvalidArgument)
+	// NotImplemented, as containerd answers a type it does not track.
+	return nil, nil, fmt.Errorf("unsupported resource type %q (want content, ingests or snapshots/<snapshotter>): %w", r.Type, errdefs.ErrNotImplemented)
 }
 
 // AddResource records that lease id keeps r. Adding twice is harmless.
@@ -166,11 +167,16 @@ func (s *LeaseStore) AddResource(ctx context.Context, id string, r Resource) err
 	if err != nil {
 		return err
 	}
-	path, key, err := resourcePath(r)
-	if err != nil {
-		return leaseErr(id, ns, err)
-	}
+	// The lease is looked for first, then the resource checked, as
+	// containerd orders its answers.
 	return s.db.update(ctx, func(tx *bolt.Tx) error {
+		if nsBucket(tx, ns, bucketLeases, []byte(id)) == nil {
+			return leaseErr(id, ns, errdefs.ErrNotFound)
+		}
+		path, key, err := resourcePath(r)
+		if err != nil {
+			return leaseErr(id, ns, err)
+		}
 		return addLeaseResource(tx, ns, id, path, key)
 	})
 }
@@ -207,14 +213,14 @@ func (s *LeaseStore) DeleteResource(ctx context.Context, id string, r Resource) 
 	if err != nil {
 		return err
 	}
-	path, key, err := resourcePath(r)
-	if err != nil {
-		return leaseErr(id, ns, err)
-	}
 	return s.db.update(ctx, func(tx *bolt.Tx) error {
 		lb := nsBucket(tx, ns, bucketLeases, []byte(id))
 		if lb == nil {
 			return leaseErr(id, ns, errdefs.ErrNotFound)
+		}
+		path, key, err := resourcePath(r)
+		if err != nil {
+			return leaseErr(id, ns, err)
 		}
 		b := lb
 		for _, k := range path {

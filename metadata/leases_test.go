@@ -106,10 +106,12 @@ func TestLeaseResources(t *testing.T) {
 		is    func(error) bool
 	}{
 		{"bad digest", "l", Resource{ID: "sha256:nope", Type: "content"}, errdefs.IsInvalidArgument},
-		{"unknown type", "l", Resource{ID: "x", Type: "images"}, errdefs.IsInvalidArgument},
+		{"unknown type", "l", Resource{ID: "x", Type: "images"}, errdefs.IsNotImplemented},
 		{"bad snapshotter", "l", Resource{ID: "x", Type: "snapshots/"}, errdefs.IsInvalidArgument},
 		{"empty id", "l", Resource{Type: "ingests"}, errdefs.IsInvalidArgument},
 		{"missing lease", "nope", Resource{ID: "x", Type: "ingests"}, errdefs.IsNotFound},
+		// The lease is looked for before the resource is judged.
+		{"missing lease, bad resource", "nope", Resource{ID: "x", Type: "images"}, errdefs.IsNotFound},
 	} {
 		if err := s.AddResource(ctx, tc.lease, tc.r); !tc.is(err) {
 			t.Errorf("%s: %v", tc.name, err)
