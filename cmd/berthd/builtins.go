@@ -11,6 +11,7 @@ import (
 	_ "github.com/berth-containers/berth/services/introspection"
 	_ "github.com/berth-containers/berth/services/leases"
 	_ "github.com/berth-containers/berth/services/namespaces"
+	_ "github.com/berth-containers/berth/services/opt"
 	_ "github.com/berth-containers/berth/services/snapshots"
 	_ "github.com/berth-containers/berth/services/storage"
 	_ "github.com/berth-containers/berth/services/tasks"
