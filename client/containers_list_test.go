@@ -78,6 +78,16 @@ func (fakeVersion) Version(context.Context, *emptypb.Empty) (*versionapi.Version
 
 func newFakeContainersClient(t *testing.T, f *fakeContainers) *Client {
 	t.Helper()
+	return newFakeClient(t, func(srv *grpc.Server) {
+		containersapi.RegisterContainersServer(srv, f)
+		versionapi.RegisterVersionServer(srv, fakeVersion{})
+	}, WithDefaultNamespace("test"))
+}
+
+// newFakeClient connects a Client to a gRPC server on a temp unix socket
+// with the fake services register adds.
+func newFakeClient(t *testing.T, register func(*grpc.Server), opts ...Opt) *Client {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "bcl-") // short: unix socket paths are limited
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +98,10 @@ func newFakeContainersClient(t *testing.T, f *fakeContainers) *Client {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	containersapi.RegisterContainersServer(srv, f)
-	versionapi.RegisterVersionServer(srv, fakeVersion{})
+	register(srv)
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
-	c, err := New(l.Addr().String(), WithDefaultNamespace("test"))
+	c, err := New(l.Addr().String(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

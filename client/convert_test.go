@@ -93,17 +93,7 @@ func writeDoc(t *testing.T, ctx context.Context, cs content.Store, mt string, v 
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc := ocispec.Descriptor{MediaType: mt, Digest: digest.FromBytes(p), Size: int64(len(p))}
-	w, err := cs.Writer(ctx, content.WithRef("test-"+desc.Digest.Encoded()), content.WithDescriptor(desc))
-	if err == nil {
-		if _, err = w.Write(p); err == nil {
-			err = w.Commit(ctx, desc.Size, desc.Digest)
-		}
-		w.Close()
-	}
-	if err != nil && !errdefs.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	desc := writeBlob(t, ctx, cs, mt, p)
 	if err := images.SetGCLabels(ctx, cs, desc, children); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -563,24 +562,7 @@ func TestInstallPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeIntrospection{plugins: tc.plugins}
-			dir, err := os.MkdirTemp("", "bin-") // short: unix socket paths are limited
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.RemoveAll(dir) })
-			l, err := net.Listen("unix", filepath.Join(dir, "s.sock"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := grpc.NewServer()
-			introspectionapi.RegisterIntrospectionServer(srv, f)
-			go srv.Serve(l)
-			t.Cleanup(srv.Stop)
-			c, err := New(l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
+			c := newFakeClient(t, func(srv *grpc.Server) { introspectionapi.RegisterIntrospectionServer(srv, f) })
 			got, err := c.installPath(context.Background(), tc.cfg)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
