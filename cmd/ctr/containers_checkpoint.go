@@ -117,7 +117,17 @@ var containerRestoreCommand = &cli.Command{
 			}
 			return err
 		}
-		_, err = cl.Restore(ctx, id, img, opts...)
-		return err
+		ct, err := cl.Restore(ctx, id, img, opts...)
+		if err != nil {
+			return err
+		}
+		// As containerd's ctr: the restored container's task starts
+		// attached (a terminal if its spec has one), and ctr exits with
+		// its code.
+		spec, err := ct.Spec(ctx)
+		if err != nil {
+			return err
+		}
+		return startTask(ctx, c, ct, spec.Process != nil && spec.Process.Terminal, false, false)
 	},
 }
