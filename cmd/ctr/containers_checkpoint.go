@@ -29,12 +29,9 @@ var containerCheckpointCommand = &cli.Command{
 		&cli.BoolFlag{Name: "task", Usage: "checkpoint container task"},
 	},
 	Action: func(c *cli.Context) error {
-		id, ref := c.Args().First(), c.Args().Get(1)
-		if id == "" {
-			return errors.New("container id must be provided")
-		}
-		if ref == "" {
-			return errors.New("ref must be provided")
+		id, ref, err := containerAndRef(c)
+		if err != nil {
+			return err
 		}
 		var opts []client.CheckpointOpt
 		if c.Bool("image") {
@@ -91,12 +88,9 @@ var containerRestoreCommand = &cli.Command{
 		&cli.BoolFlag{Name: "live", Usage: "restore the runtime and memory data from the checkpoint"},
 	},
 	Action: func(c *cli.Context) error {
-		id, ref := c.Args().First(), c.Args().Get(1)
-		if id == "" {
-			return errors.New("container id must be provided")
-		}
-		if ref == "" {
-			return errors.New("ref must be provided")
+		id, ref, err := containerAndRef(c)
+		if err != nil {
+			return err
 		}
 		if c.Bool("live") {
 			return fmt.Errorf("restore --live: restoring a task from a checkpoint needs CRIU: %w", errdefs.ErrNotImplemented)
@@ -130,4 +124,16 @@ var containerRestoreCommand = &cli.Command{
 		}
 		return startTask(ctx, c, ct, spec.Process != nil && spec.Process.Terminal, false, false)
 	},
+}
+
+// containerAndRef are the CONTAINER REF arguments both commands take.
+func containerAndRef(c *cli.Context) (id, ref string, err error) {
+	id, ref = c.Args().First(), c.Args().Get(1)
+	if id == "" {
+		return "", "", errors.New("container id must be provided")
+	}
+	if ref == "" {
+		return "", "", errors.New("ref must be provided")
+	}
+	return id, ref, nil
 }
