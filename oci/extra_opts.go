@@ -270,3 +270,9 @@ func WithRootfsPropagation(p string) SpecOpts {
 		return nil
 	}
 }
+
+// KnownCapability reports whether name (e.g. "CAP_NET_ADMIN") is a Linux
+// capability this package knows.
+func KnownCapability(name string) bool {
+	return contains(knownCaps, name)
+}

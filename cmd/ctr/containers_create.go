@@ -10,6 +10,7 @@ import (
 	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/snapshots"
 )
 
 // containerFlags are shared by `containers create` and `run`.
@@ -100,6 +101,10 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	if err != nil {
 		return nil, err
 	}
+	snapLabels, err := parseKeyValues("snapshotter-label", c.StringSlice("snapshotter-label"))
+	if err != nil {
+		return nil, err
+	}
 	var specOpts []oci.SpecOpts
 	var opts []client.NewContainerOpts
 	// A spec file replaces the default spec; every other flag applies on top.
@@ -139,8 +144,12 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	if !c.IsSet("runtime") {
 		runtime = cl.DefaultRuntimeFor(ctx)
 	}
+	runtimeOpts, err := runcOptions(c, runtime)
+	if err != nil {
+		return nil, err
+	}
 	opts = append(opts,
-		client.WithRuntime(runtime, nil),
+		client.WithRuntime(runtime, runtimeOpts),
 		client.WithContainerLabels(labels),
 		client.WithNewSpec(specOpts...),
 	)
@@ -149,7 +158,37 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	if l.err != nil {
 		return nil, l.err
 	}
-	return cl.NewContainer(l.ctx, id, opts...)
+	ct, err := cl.NewContainer(l.ctx, id, opts...)
+	if err != nil || len(snapLabels) == 0 || c.Bool("rootfs") {
+		return ct, err
+	}
+	if err := labelSnapshot(l.ctx, ct, snapLabels); err != nil {
+		deleteRecordFirst(context.WithoutCancel(ctx), ct, true)
+		return nil, err
+	}
+	return ct, nil
+}
+
+// labelSnapshot adds --snapshotter-label's labels to the container's new
+// snapshot.
+func labelSnapshot(ctx context.Context, ct *client.Container, labels map[string]string) error {
+	info, err := ct.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.SnapshotKey == "" {
+		return nil
+	}
+	paths := make([]string, 0, len(labels))
+	for k := range labels {
+		paths = append(paths, "labels."+k)
+	}
+	_, err = ct.Client().SnapshotService(info.Snapshotter).Update(ctx,
+		snapshots.Info{Name: info.SnapshotKey, Labels: labels}, paths...)
+	if err != nil {
+		return fmt.Errorf("label snapshot %q: %w", info.SnapshotKey, err)
+	}
+	return nil
 }
 
 // imageContainerOpts is replaced by the image-aware version once images

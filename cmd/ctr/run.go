@@ -11,8 +11,12 @@ import (
 	"github.com/containerd/console"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/urfave/cli/v2"
+	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/berth-containers/berth/api/runtime/runc/options"
+	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
+	"github.com/berth-containers/berth/pkg/typeurl"
 )
 
 func consoleCurrent() console.Console { return console.Current() }
@@ -21,7 +25,10 @@ func consoleCurrent() console.Console { return console.Current() }
 var runFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "rm", Usage: "remove the container after running, cannot be used with --detach"},
 	&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "detach from the task after it has started execution"},
-	&cli.StringFlag{Name: "pid-file", Usage: "file path to write the task's pid"},
+	&cli.StringFlag{Name: "cgroup", Usage: "cgroup path (To disable use of cgroup, set to \"\" explicitly)"},
+	&cli.StringFlag{Name: "runc-binary", Usage: "specify runc-compatible binary"},
+	&cli.StringFlag{Name: "runc-root", Usage: "specify runc-compatible root"},
+	&cli.BoolFlag{Name: "runc-systemd-cgroup", Usage: "start runc with systemd cgroup manager"},
 }
 
 // moreContainerFlags complete the container flags shared with `create`.
@@ -40,6 +47,21 @@ var moreContainerFlags = []cli.Flag{
 	&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "path to the runtime-specific spec config file"},
 	&cli.BoolFlag{Name: "seccomp", Usage: "enable the default seccomp profile"},
 	&cli.BoolFlag{Name: "pull", Usage: "pull the image first if it is not present"},
+	&cli.StringSliceFlag{Name: "snapshotter-label", Usage: "labels added to the new snapshot for this container"},
+	&cli.StringSliceFlag{Name: "annotation", Usage: "specify additional OCI annotations (e.g. foo=bar)"},
+	&cli.StringSliceFlag{Name: "with-ns", Usage: "specify existing Linux namespaces to join at container runtime (format '<nstype>:<path>')"},
+	// As containerd's, create accepts --pid-file and ignores it; run
+	// writes the task's pid there.
+	&cli.StringFlag{Name: "pid-file", Usage: "file path to write the task's pid"},
+	&cli.BoolFlag{Name: "allow-new-privs", Usage: "turn off OCI spec's NoNewPrivileges feature flag"},
+	&cli.StringSliceFlag{Name: "device", Usage: "file path to a device to add to the container; or a path to a directory tree of devices to add to the container"},
+	&cli.StringSliceFlag{Name: "cap-add", Usage: "add Linux capabilities (Set capabilities with 'CAP_' prefix)"},
+	&cli.StringSliceFlag{Name: "cap-drop", Usage: "drop Linux capabilities (Set capabilities with 'CAP_' prefix, or ALL)"},
+	&cli.StringFlag{Name: "seccomp-profile", Usage: "file path to custom seccomp profile. seccomp must be set to true, before using seccomp-profile"},
+	&cli.BoolFlag{Name: "no-pivot", Usage: "disable use of pivot-root (linux only)"},
+	&cli.Int64Flag{Name: "cpu-quota", Usage: "Limit CPU CFS quota", Value: -1},
+	&cli.Uint64Flag{Name: "cpu-period", Usage: "Limit CPU CFS period", Value: 0},
+	&cli.StringFlag{Name: "rootfs-propagation", Usage: "set the propagation of the container rootfs"},
 }
 
 func init() {
@@ -125,10 +147,154 @@ func extraSpecOpts(c *cli.Context) ([]oci.SpecOpts, error) {
 	if s := c.Uint64("cpu-shares"); s > 0 {
 		opts = append(opts, oci.WithCPUShares(s))
 	}
-	if c.Bool("seccomp") {
+	if p := c.String("seccomp-profile"); p != "" {
+		if !c.Bool("seccomp") {
+			return nil, errors.New("seccomp must be set to true, if using a custom seccomp-profile")
+		}
+		opts = append(opts, oci.WithSeccompProfile(p))
+	} else if c.Bool("seccomp") {
 		opts = append(opts, oci.WithDefaultSeccomp())
 	}
+	more, err := moreSpecOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, more...), nil
+}
+
+// moreSpecOpts turns the flags containerd's ctr has beside the common
+// ones (annotations, capabilities, devices, CFS, namespaces to join,
+// privileges, cgroup, rootfs propagation) into spec options, checking
+// each value first.
+func moreSpecOpts(c *cli.Context) ([]oci.SpecOpts, error) {
+	var opts []oci.SpecOpts
+	if a := c.StringSlice("annotation"); len(a) > 0 {
+		annotations, err := parseKeyValues("annotation", a)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, oci.WithAnnotations(annotations))
+	}
+	add, err := capabilityFlag(c, "cap-add")
+	if err != nil {
+		return nil, err
+	}
+	drop, err := capabilityFlag(c, "cap-drop")
+	if err != nil {
+		return nil, err
+	}
+	// containerd adds, then drops. Dropping ALL (our extension, Docker's
+	// spelling) comes first instead, so --cap-drop ALL --cap-add X keeps X.
+	var dropRest []string
+	for _, d := range drop {
+		if d == "ALL" {
+			opts = append(opts, oci.WithDroppedCapabilities([]string{"ALL"}))
+		} else {
+			dropRest = append(dropRest, d)
+		}
+	}
+	if len(add) > 0 {
+		opts = append(opts, oci.WithAddedCapabilities(add))
+	}
+	if len(dropRest) > 0 {
+		opts = append(opts, oci.WithDroppedCapabilities(dropRest))
+	}
+	quota, period := c.Int64("cpu-quota"), c.Uint64("cpu-period")
+	if quota != -1 || period != 0 {
+		if c.Float64("cpus") > 0 {
+			return nil, errors.New("cpus and quota/period should be used separately")
+		}
+		if quota != -1 && quota < 1000 {
+			return nil, fmt.Errorf("invalid --cpu-quota %d: want -1 (no limit) or at least 1000 microseconds", quota)
+		}
+		if period != 0 && (period < 1000 || period > 1000000) {
+			return nil, fmt.Errorf("invalid --cpu-period %d: want 1000 to 1000000 microseconds", period)
+		}
+		opts = append(opts, oci.WithCPUCFS(quota, period))
+	}
+	for _, ns := range c.StringSlice("with-ns") {
+		parts := strings.Split(ns, ":")
+		if len(parts) != 2 {
+			return nil, fmt.Errorf("invalid --with-ns %q: joining a Linux namespace using --with-ns requires the format 'nstype:path'", ns)
+		}
+		typ := specs.LinuxNamespaceType(parts[0])
+		if !oci.JoinableNamespace(typ) {
+			return nil, fmt.Errorf("invalid --with-ns %q: the Linux namespace type %q is not valid (pid, network, mount, uts, ipc, user, cgroup)", ns, parts[0])
+		}
+		if !strings.HasPrefix(parts[1], "/") {
+			return nil, fmt.Errorf("invalid --with-ns %q: the namespace path must be absolute", ns)
+		}
+		opts = append(opts, oci.WithNamespacePath(typ, parts[1]))
+	}
+	if c.Bool("allow-new-privs") {
+		opts = append(opts, oci.WithNoNewPrivileges(false))
+	}
+	if c.IsSet("cgroup") {
+		// "" explicitly asks for no cgroups path.
+		opts = append(opts, oci.WithCgroup(c.String("cgroup")))
+	}
+	for _, dev := range c.StringSlice("device") {
+		if _, err := os.Stat(dev); err != nil {
+			return nil, fmt.Errorf("invalid --device: %w", err)
+		}
+		opts = append(opts, oci.WithDevices(dev, "", "rwm"))
+	}
+	if p := c.String("rootfs-propagation"); p != "" {
+		opts = append(opts, oci.WithRootfsPropagation(p))
+	}
 	return opts, nil
+}
+
+// capabilityFlag is a capability flag's values, each CAP_NAME (as
+// containerd's ctr wants) and known, or ALL.
+func capabilityFlag(c *cli.Context, name string) ([]string, error) {
+	caps := c.StringSlice(name)
+	for _, cp := range caps {
+		if cp == "ALL" {
+			continue
+		}
+		if !strings.HasPrefix(cp, "CAP_") {
+			return nil, fmt.Errorf("invalid --%s %q: capabilities must be specified with 'CAP_' prefix", name, cp)
+		}
+		if !oci.KnownCapability(cp) {
+			return nil, fmt.Errorf("invalid --%s %q: unknown capability", name, cp)
+		}
+	}
+	return caps, nil
+}
+
+// parseKeyValues parses KEY=VALUE arguments of flag name; the "=" is
+// required and the key must not be empty.
+func parseKeyValues(name string, args []string) (map[string]string, error) {
+	out := make(map[string]string, len(args))
+	for _, a := range args {
+		k, v, ok := strings.Cut(a, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("invalid --%s %q: want KEY=VALUE", name, a)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// runcOptions is the runc shim options message the runc flags ask for,
+// or nil when none is set. It is stored as the container's runtime
+// options, so the task gets it however it is started (run, or create then
+// task start).
+func runcOptions(c *cli.Context, runtime string) (*anypb.Any, error) {
+	binary, root := c.String("runc-binary"), c.String("runc-root")
+	systemd, noPivot := c.Bool("runc-systemd-cgroup"), c.Bool("no-pivot")
+	if binary == "" && root == "" && !systemd && !noPivot {
+		return nil, nil
+	}
+	if runtime != client.DefaultRuntime && runtime != "io.containerd.berth.v2" {
+		return nil, fmt.Errorf("--runc-binary, --runc-root, --runc-systemd-cgroup and --no-pivot are only supported for the %q and \"io.containerd.berth.v2\" runtimes, not %q", client.DefaultRuntime, runtime)
+	}
+	if systemd && c.String("cgroup") == "" {
+		// runc maps "machine.slice:foo:deadbeef" to "/machine.slice/foo-deadbeef.scope".
+		return nil, errors.New("option --runc-systemd-cgroup requires --cgroup to be set, e.g. \"machine.slice:foo:deadbeef\"")
+	}
+	return typeurl.MarshalAny(&options.Options{BinaryName: binary, Root: root, SystemdCgroup: systemd, NoPivotRoot: noPivot})
 }
 
 func readEnvFile(path string) ([]string, error) {

@@ -1,0 +1,229 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// statusField is a field of /proc/<pid>/status as printed by cat.
+func statusField(t *testing.T, status, field string) string {
+	t.Helper()
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in:\n%s", field, status)
+	return ""
+}
+
+// taskPid is the PID column of `ctr t ls` for id.
+func taskPid(t *testing.T, d *daemon, id string) int {
+	t.Helper()
+	for _, line := range strings.Split(d.ctr("t", "ls"), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == id {
+			pid, err := strconv.Atoi(f[1])
+			if err == nil {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no task %q", id)
+	return 0
+}
+
+// TestRunFlags runs containers with containerd ctr's less common flags
+// and checks each takes effect in the container, its spec or its cgroup.
+func TestRunFlags(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+
+	t.Run("caps", func(t *testing.T) {
+		out := d.ctr("run", "--rm", "--rootfs", "--cap-drop", "ALL", "--cap-add", "CAP_NET_RAW", rootfs, "caps", "cat", "/proc/self/status")
+		// CAP_NET_RAW is bit 13.
+		for _, f := range []string{"CapBnd", "CapEff", "CapPrm"} {
+			if v := statusField(t, out, f); v != "0000000000002000" {
+				t.Errorf("%s %s, want only CAP_NET_RAW", f, v)
+			}
+		}
+		out = d.ctr("run", "--rm", "--rootfs", "--cap-drop", "CAP_CHOWN", "--cap-add", "CAP_SYS_ADMIN", rootfs, "caps", "cat", "/proc/self/status")
+		bnd, err := strconv.ParseUint(statusField(t, out, "CapBnd"), 16, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bnd&1 != 0 || bnd&(1<<21) == 0 || bnd&(1<<13) == 0 {
+			t.Errorf("CapBnd %x: want CHOWN (0) dropped, SYS_ADMIN (21) added, NET_RAW (13) kept", bnd)
+		}
+		if v := statusField(t, out, "NoNewPrivs"); v != "1" {
+			t.Errorf("NoNewPrivs %s by default, want 1", v)
+		}
+		out = d.ctr("run", "--rm", "--rootfs", "--allow-new-privs", rootfs, "caps", "cat", "/proc/self/status")
+		if v := statusField(t, out, "NoNewPrivs"); v != "0" {
+			t.Errorf("NoNewPrivs %s with --allow-new-privs, want 0", v)
+		}
+	})
+
+	t.Run("annotations and spec", func(t *testing.T) {
+		d.ctr("c", "create", "--rootfs", "--annotation", "berth.test/a=b", "--annotation", "eq=x=y",
+			"--cpu-quota", "50000", "--cpu-period", "200000", "--rootfs-propagation", "rslave",
+			"--no-pivot", "--pid-file", filepath.Join(t.TempDir(), "ignored"), rootfs, "ann", "true")
+		info := d.ctr("c", "info", "ann")
+		mustContain(t, info, `"berth.test/a": "b"`, `"eq": "x=y"`, `"quota": 50000`, `"period": 200000`,
+			`"rootfsPropagation": "rslave"`, `"no_pivot_root": true`)
+		// The task started later gets the runtime options: runc runs
+		// with --no-pivot and the container works.
+		mustContain(t, d.ctr("t", "start", "ann"), "")
+		d.ctr("c", "rm", "ann")
+	})
+
+	t.Run("cpu cgroup", func(t *testing.T) {
+		cg := "/berth-runflags-" + strconv.Itoa(os.Getpid())
+		d.ctr("run", "-d", "--rootfs", "--cgroup", cg, "--cpu-quota", "30000", "--cpu-period", "150000", rootfs, "cpu", "sleep", "1000")
+		defer func() {
+			d.ctr("t", "rm", "-f", "cpu")
+			d.ctr("c", "rm", "cpu")
+		}()
+		pid := taskPid(t, d, "cpu")
+		dir := "/sys/fs/cgroup/cpu" + cg
+		if _, err := os.Stat("/sys/fs/cgroup/cpu.max"); err == nil {
+			dir = "/sys/fs/cgroup" + cg // cgroup v2
+			b, err := os.ReadFile(filepath.Join(dir, "cpu.max"))
+			if err != nil || strings.TrimSpace(string(b)) != "30000 150000" {
+				t.Errorf("cpu.max %q %v", b, err)
+			}
+		} else {
+			for f, want := range map[string]string{"cpu.cfs_quota_us": "30000", "cpu.cfs_period_us": "150000"} {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				if err != nil || strings.TrimSpace(string(b)) != want {
+					t.Errorf("%s %q %v, want %s", f, b, err, want)
+				}
+			}
+		}
+		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+		if err != nil || !strings.Contains("\n"+string(procs), "\n"+strconv.Itoa(pid)+"\n") {
+			t.Errorf("task %d not in %s: %q %v", pid, dir, procs, err)
+		}
+	})
+
+	t.Run("with-ns", func(t *testing.T) {
+		d.ctr("run", "-d", "--rootfs", rootfs, "netowner", "sleep", "1000")
+		defer func() {
+			d.ctr("t", "rm", "-f", "netowner")
+			d.ctr("c", "rm", "netowner")
+		}()
+		nsPath := fmt.Sprintf("/proc/%d/ns/net", taskPid(t, d, "netowner"))
+		want, err := os.Readlink(nsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := d.ctr("run", "--rm", "--rootfs", "--with-ns", "network:"+nsPath, rootfs, "joiner", "busybox", "readlink", "/proc/self/ns/net")
+		if strings.TrimSpace(out) != want {
+			t.Errorf("joined netns %q, want %q", out, want)
+		}
+		out = d.ctr("run", "--rm", "--rootfs", rootfs, "own", "busybox", "readlink", "/proc/self/ns/net")
+		if strings.TrimSpace(out) == want {
+			t.Errorf("a container without --with-ns shares netns %q", want)
+		}
+	})
+
+	t.Run("runc-binary", func(t *testing.T) {
+		runc, err := exec.LookPath("runc")
+		if err != nil {
+			t.Skip("no runc")
+		}
+		dir := t.TempDir()
+		log := filepath.Join(dir, "calls.log")
+		wrapper := filepath.Join(dir, "runc-wrapper")
+		script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", log, runc)
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		runcRoot := filepath.Join(dir, "runc-root")
+		out := d.ctr("run", "--rm", "--rootfs", "--runc-binary", wrapper, "--runc-root", runcRoot, "--no-pivot", rootfs, "wrapped", "echo", "via wrapper")
+		mustContain(t, out, "via wrapper")
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatalf("wrapper never ran: %v", err)
+		}
+		mustContain(t, string(b), "create", "--no-pivot", "start", "delete", "--root "+runcRoot)
+	})
+
+	t.Run("device", func(t *testing.T) {
+		// /dev/kmsg is in no default spec; reading it needs the device, its
+		// cgroup rule and (dmesg_restrict) CAP_SYSLOG.
+		if _, err := os.Stat("/dev/kmsg"); err != nil {
+			t.Skip("no /dev/kmsg")
+		}
+		out, err := d.ctrErr("run", "--rm", "--rootfs", rootfs, "nodev", "ls", "/dev/kmsg")
+		if err == nil {
+			t.Fatalf("/dev/kmsg present without --device: %s", out)
+		}
+		out = d.ctr("run", "--rm", "--rootfs", "--device", "/dev/kmsg", "--cap-add", "CAP_SYSLOG", rootfs, "dev",
+			"sh", "-c", "ls -l /dev/kmsg && busybox dd if=/dev/kmsg of=/dev/null bs=8192 count=1 && echo read-ok")
+		mustContain(t, out, "crw", "read-ok")
+	})
+
+	t.Run("seccomp-profile", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "profile.json")
+		os.WriteFile(p, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1}]}`), 0o644)
+		// Read-only, mkdir would fail with EROFS; the profile makes it EPERM.
+		out, err := d.ctrErr("run", "--rm", "--rootfs", "--read-only", "--seccomp", "--seccomp-profile", p, rootfs, "sc", "busybox", "mkdir", "/blocked")
+		if err == nil || !strings.Contains(out, "Operation not permitted") {
+			t.Fatalf("mkdir under the profile: %v %s", err, out)
+		}
+	})
+
+	t.Run("snapshotter-label", func(t *testing.T) {
+		d.ctr("images", "import", busyboxArchive(t, "oci"))
+		d.ctr("c", "create", "--snapshotter-label", "berth.test/snap=yes", busyboxRef, "snaplabel", "true")
+		mustContain(t, d.ctr("snapshots", "info", "snaplabel"), `"berth.test/snap": "yes"`)
+		d.ctr("c", "rm", "snaplabel")
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		prof := filepath.Join(t.TempDir(), "p.json")
+		os.WriteFile(prof, []byte(`{"defaultAction":"SCMP_ACT_ALLOW"}`), 0o644)
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--cap-add", "NET_RAW"}, "'CAP_' prefix"},
+			{[]string{"--cap-drop", "CAP_BOGUS"}, "unknown capability"},
+			{[]string{"--annotation", "novalue"}, "want KEY=VALUE"},
+			{[]string{"--annotation", "=v"}, "want KEY=VALUE"},
+			{[]string{"--snapshotter-label", "x"}, "want KEY=VALUE"},
+			{[]string{"--with-ns", "net:/proc/1/ns/net"}, "is not valid"},
+			{[]string{"--with-ns", "network"}, "nstype:path"},
+			{[]string{"--with-ns", "network:proc/1/ns/net"}, "must be absolute"},
+			{[]string{"--device", "/dev/berth-no-such-device"}, "no such file"},
+			{[]string{"--device", "/etc/hostname"}, "not a device"},
+			{[]string{"--cpu-quota", "abc"}, "invalid value"},
+			{[]string{"--cpu-quota", "10"}, "invalid --cpu-quota"},
+			{[]string{"--cpu-period", "10"}, "invalid --cpu-period"},
+			{[]string{"--cpus", "1", "--cpu-quota", "50000"}, "used separately"},
+			{[]string{"--seccomp-profile", prof}, "seccomp must be set"},
+			{[]string{"--rootfs-propagation", "sideways"}, "rootfs propagation"},
+			{[]string{"--runc-systemd-cgroup"}, "requires --cgroup"},
+			{[]string{"--runtime", "io.containerd.other.v1", "--runc-binary", "/bin/true"}, "only supported"},
+		} {
+			args := append(append([]string{"run", "--rm", "--rootfs"}, tc.args...), rootfs, "bad", "true")
+			out, err := d.ctrErr(args...)
+			if err == nil || !strings.Contains(out, tc.want) {
+				t.Errorf("ctr %s: err %v, want %q in:\n%s", strings.Join(tc.args, " "), err, tc.want, out)
+			}
+		}
+		// create takes the container flags but not run's own.
+		if out, err := d.ctrErr("c", "create", "--rootfs", "--runc-binary", "/bin/true", rootfs, "bad", "true"); err == nil {
+			t.Errorf("create accepted --runc-binary: %s", out)
+		}
+		if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("containers left: %q", out)
+		}
+	})
+}
