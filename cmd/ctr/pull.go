@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -17,12 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-containers/berth/client"
+	"github.com/berth-containers/berth/images"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/platforms"
 	"github.com/berth-containers/berth/pkg/reference"
-	"github.com/berth-containers/berth/pkg/version"
 	"github.com/berth-containers/berth/remotes"
-	"github.com/berth-containers/berth/remotes/docker"
 )
 
 func init() {
@@ -30,17 +27,6 @@ func init() {
 	// containerd's ctr has it as `content fetch`; the same command here.
 	contentFetch := *imageFetchCommand
 	contentCommand.Subcommands = append(contentCommand.Subcommands, &contentFetch)
-}
-
-// registryFlags are the flags of every command that talks to a registry.
-func registryFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "user", Aliases: []string{"u"}, Usage: "user[:password] Registry user and password (prompted for when omitted)"},
-		&cli.BoolFlag{Name: "plain-http", Usage: "allow connections using plain HTTP"},
-		&cli.BoolFlag{Name: "skip-verify", Aliases: []string{"k"}, Usage: "skip SSL certificate validation"},
-		&cli.StringFlag{Name: "hosts-dir", Usage: "Custom hosts configuration directory (<dir>/<registry>/hosts.toml)"},
-		&cli.StringSliceFlag{Name: "platform", Usage: "Pull content from a specific platform"},
-	}
 }
 
 var imagePullCommand = &cli.Command{
@@ -60,6 +46,7 @@ command. As part of this process, we do the following:
 		&cli.BoolFlag{Name: "all-platforms", Usage: "pull content and metadata from all platforms"},
 		&cli.IntFlag{Name: "max-concurrent-downloads", Usage: "Set the max concurrent downloads for each pull", Value: 3},
 		&cli.StringSliceFlag{Name: "label", Usage: "labels to attach to the image"},
+		&cli.BoolFlag{Name: "print-chainid", Usage: "Print the resulting image's chain ID"},
 	),
 	Action: func(c *cli.Context) error { return pullAction(c, true) },
 }
@@ -92,48 +79,6 @@ platforms unless --platform says otherwise, and tagged <remote>.`,
 		&cli.IntFlag{Name: "max-concurrent-uploaded-layers", Usage: "set the max concurrent uploaded layers for each push", Value: 3},
 	),
 	Action: pushAction,
-}
-
-// remoteOpts turns the registry flags into client options.
-func remoteOpts(c *cli.Context) ([]client.RemoteOpt, error) {
-	creds, err := credentials(c)
-	if err != nil {
-		return nil, err
-	}
-	hostOpts := docker.HostOptions{PlainHTTP: c.Bool("plain-http"), HostDir: c.String("hosts-dir")}
-	if c.Bool("skip-verify") {
-		hostOpts.Client = &http.Client{Transport: docker.NewTransport(&tls.Config{InsecureSkipVerify: true})} //nolint:gosec // asked for
-	}
-	resolver := docker.NewResolver(docker.Options{
-		Hosts:       docker.ConfigureHosts(hostOpts),
-		Credentials: creds,
-		Header:      http.Header{"User-Agent": {"berth-ctr/" + version.Version}},
-	})
-	opts := []client.RemoteOpt{client.WithResolver(resolver)}
-	if ps := c.StringSlice("platform"); len(ps) > 0 {
-		opts = append(opts, client.WithPlatforms(ps...))
-	}
-	return opts, nil
-}
-
-// credentials reads --user; a missing password is prompted for on a
-// terminal, else read as one line from standard input.
-func credentials(c *cli.Context) (docker.CredentialsFunc, error) {
-	user := c.String("user")
-	if user == "" {
-		return nil, nil
-	}
-	name, secret, hasSecret := strings.Cut(user, ":")
-	if name == "" {
-		return nil, fmt.Errorf("--user %q: user name is empty: %w", user, errdefs.ErrInvalidArgument)
-	}
-	if !hasSecret {
-		var err error
-		if secret, err = readPassword(os.Stdin, os.Stderr); err != nil {
-			return nil, err
-		}
-	}
-	return func(string) (string, string, error) { return name, secret, nil }, nil
 }
 
 // readPassword prompts on out and reads a line from in with echo off
@@ -229,6 +174,9 @@ func pullAction(c *cli.Context, unpack bool) error {
 		if err != nil {
 			return err
 		}
+		if err := printChainID(ctx, c, img); err != nil {
+			return err
+		}
 		fmt.Printf("done: %v\n", time.Since(start).Round(time.Millisecond))
 		return nil
 	}
@@ -254,6 +202,9 @@ func pullAction(c *cli.Context, unpack bool) error {
 		fmt.Printf("unpacking %s %s...\n", platforms.Format(p), info.Target.Digest)
 		img := client.NewImageWithPlatform(cl, info, platforms.Only(p))
 		if err := img.Unpack(ctx, c.String("snapshotter")); err != nil {
+			return err
+		}
+		if err := printChainID(ctx, c, img); err != nil {
 			return err
 		}
 		fmt.Printf("done: %v\n", time.Since(start).Round(time.Millisecond))
@@ -321,9 +272,23 @@ func localImage(ctx context.Context, cl *client.Client, name string) (client.Ima
 	return client.ImageInfo{}, fmt.Errorf("image %q: not found: %w", name, errdefs.ErrNotFound)
 }
 
+// printChainID prints the unpacked image's chain ID if --print-chainid
+// asks for it.
+func printChainID(ctx context.Context, c *cli.Context, img *client.Image) error {
+	if !c.Bool("print-chainid") {
+		return nil
+	}
+	diffIDs, err := img.RootFS(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("image chain ID: %s\n", images.ChainID(diffIDs))
+	return nil
+}
+
 // registryError adds a hint to errors a user can act on.
 func registryError(c *cli.Context, err error) error {
-	if client.IsUnauthorized(err) && c.String("user") == "" {
+	if client.IsUnauthorized(err) && c.String("user") == "" && c.String("refresh") == "" {
 		return fmt.Errorf("%w (log in with --user USER[:PASSWORD])", err)
 	}
 	if errors.Is(err, context.Canceled) {

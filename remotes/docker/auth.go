@@ -17,7 +17,8 @@ import (
 )
 
 // CredentialsFunc returns the user name and secret for a registry host
-// (host[:port] as contacted); "" and "" mean anonymous.
+// (host[:port] as contacted); "" and "" mean anonymous, and a secret
+// without a user is an OAuth2 refresh token for bearer realms.
 type CredentialsFunc func(host string) (user, secret string, err error)
 
 // Auth follows a registry's WWW-Authenticate challenges: Basic sends the
@@ -269,13 +270,34 @@ func (a *auth) fetchToken(ctx context.Context, h RegistryHost, ha *hostAuth, rea
 	if user != "" {
 		q.Set("account", user)
 	}
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if user != "" || secret != "" {
-		req.SetBasicAuth(user, secret)
+	var req *http.Request
+	if user == "" && secret != "" {
+		// A secret without a user is a refresh token (containerd's ctr
+		// --refresh): traded by OAuth2 POST to the realm.
+		form := url.Values{}
+		form.Set("grant_type", "refresh_token")
+		form.Set("refresh_token", secret)
+		form.Set("client_id", "berth-client")
+		if service != "" {
+			form.Set("service", service)
+		}
+		if len(scopes) > 0 {
+			form.Set("scope", strings.Join(scopes, " "))
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	} else {
+		u.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if user != "" || secret != "" {
+			req.SetBasicAuth(user, secret)
+		}
 	}
 	for k, v := range h.Header {
 		if !strings.EqualFold(k, "Authorization") {
@@ -295,6 +317,9 @@ func (a *auth) fetchToken(ctx context.Context, h RegistryHost, ha *hostAuth, rea
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			if user != "" {
 				return "", time.Time{}, fmt.Errorf("fetch token for %s: credentials for user %q rejected: %w", h.Host, user, se)
+			}
+			if secret != "" {
+				return "", time.Time{}, fmt.Errorf("fetch token for %s: refresh token rejected: %w", h.Host, se)
 			}
 			return "", time.Time{}, fmt.Errorf("fetch token for %s: anonymous access refused, credentials needed: %w", h.Host, se)
 		}

@@ -89,6 +89,15 @@ type HostOptions struct {
 	// Client, if set, is used for hosts without TLS settings of their own
 	// (tests give theirs here).
 	Client *http.Client
+	// TLS, if set, is the TLS configuration of every host (a CA, a client
+	// certificate, skipping verification): hosts without TLS settings of
+	// their own use it as is, and a hosts directory's settings are added
+	// to a copy of it. (Client, when set, still serves the hosts without
+	// TLS settings of their own.)
+	TLS *tls.Config
+	// WrapTransport, if set, wraps every host's transport (to dump or
+	// trace requests).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // DockerHubHost is where docker.io's API lives.
@@ -98,6 +107,15 @@ const DockerHubHost = "registry-1.docker.io"
 // lists, in file order, then its server (the domain itself unless the
 // file says otherwise).
 func ConfigureHosts(opts HostOptions) HostsFunc {
+	// One base client for all domains, so connections are shared.
+	base := opts.Client
+	if base == nil && opts.TLS != nil {
+		base = &http.Client{Transport: NewTransport(opts.TLS.Clone())}
+	}
+	if base == nil {
+		base = defaultClient
+	}
+	base = wrapClient(base, opts.WrapTransport)
 	return func(domain string) ([]RegistryHost, error) {
 		if domain == "" {
 			return nil, fmt.Errorf("registry host is empty: %w", errdefs.ErrInvalidArgument)
@@ -148,9 +166,12 @@ func ConfigureHosts(opts HostOptions) HostsFunc {
 				h.Capabilities = hc.capabilities
 			}
 			h.Header = mergeHeaders(opts.Header, hc.header)
-			client, err := hostClient(opts.Client, hc)
+			client, err := hostClient(base, opts.TLS, hc)
 			if err != nil {
 				return nil, fmt.Errorf("hosts for %s: %s: %w", domain, h.Host, err)
+			}
+			if client != base {
+				client = wrapClient(client, opts.WrapTransport)
 			}
 			h.Client = client
 			out = append(out, h)
@@ -250,21 +271,40 @@ func loadHostDir(dir string) ([]hostConfig, error) {
 	return []hostConfig{hc}, nil
 }
 
-// hostClient is base (or a default client) unless hc has TLS settings.
-func hostClient(base *http.Client, hc hostConfig) (*http.Client, error) {
+// wrapClient is c with its transport wrapped by wrap, if any.
+func wrapClient(c *http.Client, wrap func(http.RoundTripper) http.RoundTripper) *http.Client {
+	if wrap == nil {
+		return c
+	}
+	rt := c.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	wc := *c
+	wc.Transport = wrap(rt)
+	return &wc
+}
+
+// hostClient is base unless hc has TLS settings; those are added to a
+// copy of baseTLS.
+func hostClient(base *http.Client, baseTLS *tls.Config, hc hostConfig) (*http.Client, error) {
 	if len(hc.caCerts) == 0 && len(hc.clientPairs) == 0 && hc.skipVerify == nil {
-		if base != nil {
-			return base, nil
-		}
-		return defaultClient, nil
+		return base, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if baseTLS != nil {
+		cfg = baseTLS.Clone()
+	}
 	if hc.skipVerify != nil {
 		cfg.InsecureSkipVerify = *hc.skipVerify
 	}
 	if len(hc.caCerts) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
+		pool := cfg.RootCAs
+		if pool != nil {
+			pool = pool.Clone()
+		} else if sys, err := x509.SystemCertPool(); err == nil && sys != nil {
+			pool = sys
+		} else {
 			pool = x509.NewCertPool()
 		}
 		for _, f := range hc.caCerts {

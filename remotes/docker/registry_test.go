@@ -34,6 +34,8 @@ type fakeRegistry struct {
 	// bearer tokens handed out, and how often the token endpoint was hit.
 	tokens     map[string]bool
 	tokenCalls int
+	// refresh, when set, is the OAuth2 refresh token POST /token accepts.
+	refresh string
 
 	// failures: the next N requests matching a path part get this status.
 	failPath  string
@@ -222,6 +224,28 @@ func (r *fakeRegistry) serveToken(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.tokenCalls++
 	r.mu.Unlock()
+	if req.Method == http.MethodPost {
+		if r.refresh == "" {
+			http.Error(w, "no POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if req.PostFormValue("service") != "fake" || req.PostFormValue("grant_type") != "refresh_token" || req.PostFormValue("client_id") == "" {
+			http.Error(w, "bad form", http.StatusBadRequest)
+			return
+		}
+		if req.PostFormValue("refresh_token") != r.refresh {
+			writeErr(w, http.StatusUnauthorized, "UNAUTHORIZED", "bad refresh token")
+			return
+		}
+		var b [8]byte
+		rand.Read(b[:])
+		tok := hex.EncodeToString(b[:])
+		r.mu.Lock()
+		r.tokens[tok] = true
+		r.mu.Unlock()
+		json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": 300, "scope": req.PostFormValue("scope")})
+		return
+	}
 	if req.URL.Query().Get("service") != "fake" {
 		http.Error(w, "bad service", http.StatusBadRequest)
 		return
