@@ -12,11 +12,9 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -178,15 +176,7 @@ func requireClientCerts(t *testing.T, reg *testRegistry) (certFile, keyFile stri
 		t.Fatal(err)
 	}
 	reg.stop()
-	reg.logs = &lockedBuffer{}
-	reg.cmd = exec.Command("/usr/bin/docker-registry", "serve", confFile)
-	reg.cmd.Stdout, reg.cmd.Stderr = reg.logs, reg.logs
-	reg.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := reg.cmd.Start(); err != nil {
-		t.Fatalf("restart docker-registry: %v", err)
-	}
-	reg.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(reg.cmd, reg.exited)
+	reg.serve(t, confFile)
 
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {

@@ -75,15 +75,7 @@ func startRegistry(t *testing.T, o registryOpts) *testRegistry {
 		if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r.logs = &lockedBuffer{}
-		r.cmd = exec.Command("/usr/bin/docker-registry", "serve", confFile)
-		r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-		r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := r.cmd.Start(); err != nil {
-			t.Fatalf("start docker-registry: %v", err)
-		}
-		r.exited = make(chan struct{})
-		go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(r.cmd, r.exited)
+		r.serve(t, confFile)
 		if r.waitReady() {
 			break
 		}
@@ -102,6 +94,20 @@ func startRegistry(t *testing.T, o registryOpts) *testRegistry {
 }
 
 // waitReady polls /v2/ until the registry answers (200, or 401 with auth).
+// serve starts docker-registry with confFile, its output in r.logs.
+func (r *testRegistry) serve(t *testing.T, confFile string) {
+	t.Helper()
+	r.logs = &lockedBuffer{}
+	r.cmd = exec.Command("/usr/bin/docker-registry", "serve", confFile)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatalf("start docker-registry: %v", err)
+	}
+	r.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(r.cmd, r.exited)
+}
+
 func (r *testRegistry) waitReady() bool {
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	scheme := "http"
