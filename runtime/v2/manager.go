@@ -356,7 +356,11 @@ func (m *TaskManager) forget(ctx context.Context, t *Task) {
 		return
 	}
 	log.G(ctx).WithField("id", t.ID).Warn("the task's shim no longer has it; dropping the task")
-	m.deleteTask(context.WithoutCancel(ctx), t)
+	// The shim's NotFound is the expected answer; anything else is worth
+	// a line, as the task stays listed for a later delete.
+	if _, err := m.deleteTask(context.WithoutCancel(ctx), t); err != nil && !errdefs.IsNotFound(err) {
+		log.G(ctx).WithError(err).WithField("id", t.ID).Warn("drop task its shim no longer has")
+	}
 }
 
 // deleteTask is Delete for a task marked deleting.
