@@ -108,7 +108,13 @@ func TestRegistryFlags(t *testing.T) {
 	t.Run("client certificate", func(t *testing.T) {
 		cert, key := requireClientCerts(t, reg)
 		out, err := d.ctrErr(append(append([]string{"-n", "nocert", "images", "pull"}, ca...), ref)...)
-		mustFail(t, out, err, "certificate")
+		// Under TLS 1.3 the server checks the client's certificate
+		// after the client's handshake is done, so the client sees
+		// either the server's "certificate required" alert or, when
+		// its request was already on the wire, a closed connection.
+		if err == nil || !containsAny(out, "certificate", "broken pipe", "connection reset", "EOF") {
+			t.Fatalf("pull without a client certificate: err=%v, output:\n%s", err, out)
+		}
 		withCert := append([]string{"--tlscert", cert, "--tlskey", key}, ca...)
 		d.ctr(append(append([]string{"-n", "cert", "images", "pull"}, withCert...), ref)...)
 		imageDigest(t, d.ctr("-n", "cert", "images", "ls"), ref)
