@@ -255,13 +255,3 @@ func runWithTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
 		return buf.String(), context.DeadlineExceeded
 	}
 }
-
-// containsAny reports whether out contains at least one of subs.
-func containsAny(out string, subs ...string) bool {
-	for _, s := range subs {
-		if strings.Contains(out, s) {
-			return true
-		}
-	}
-	return false
-}
