@@ -204,7 +204,7 @@ func spareShims(address string) []int {
 
 // TestSpareShim: after a first task the daemon keeps one spare shim ready
 // (the next task takes it); it goes with the daemon, on SIGTERM and on
-// kill -9 alike.
+// kill -9 alike. Shims of a daemon logging at debug level log at debug.
 func TestSpareShim(t *testing.T) {
 	rootfs := busyboxRootfs(t)
 	d := newDaemon(t, "")
@@ -213,6 +213,13 @@ func TestSpareShim(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		d.ctr("run", "--rm", "--rootfs", rootfs, fmt.Sprint("sp", i), "true")
+	}
+	// The daemon logs at debug level, so its shims run with -debug (as
+	// containerd's do), a started one (sp0) and adopted spares alike, and
+	// their log reaches the daemon's.
+	for _, id := range []string{"sp0", "sp1", "sp2"} {
+		want := `runc create\" id=` + id + " "
+		waitFor(t, func() bool { return strings.Contains(d.logs.String(), want) })
 	}
 	waitFor(t, func() bool { return len(spareShims(d.Address)) == 1 })
 	d.Stop()

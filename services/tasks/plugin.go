@@ -3,7 +3,10 @@ package tasks
 import (
 	"fmt"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/berth-containers/berth/metadata"
+	"github.com/berth-containers/berth/pkg/log"
 	"github.com/berth-containers/berth/pkg/platforms"
 	"github.com/berth-containers/berth/plugin"
 	v2 "github.com/berth-containers/berth/runtime/v2"
@@ -27,6 +30,9 @@ func init() {
 				Runtimes:     cfg.Runtimes,
 				Publisher:    ic.Events,
 				NoSpareShim:  cfg.NoSpareShim,
+				// As containerd does: a daemon logging at debug level
+				// starts its shims with -debug.
+				Debug: log.G(ic.Context).Logger.IsLevelEnabled(logrus.DebugLevel),
 			})
 		},
 	})
