@@ -511,3 +511,65 @@ func TestNoThreadPerShim(t *testing.T) {
 		return true
 	})
 }
+
+// TestNamespaceCgroupRemoved: tasks leave their namespace's cgroup (/NS
+// in every hierarchy) behind when they go; `ctr ns rm --cgroup` removes
+// it with the namespace, and says so when it cannot.
+func TestNamespaceCgroupRemoved(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	// cgroups are the host's: names no other daemon or run uses.
+	ns := fmt.Sprintf("cgns-%d", time.Now().UnixNano())
+	stray := fmt.Sprintf("cgstray-%d", time.Now().UnixNano())
+	nsCgroups := func(name string) []string {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+		if fi, err := os.Stat("/sys/fs/cgroup/" + name); err == nil && fi.IsDir() {
+			dirs = append(dirs, "/sys/fs/cgroup/"+name)
+		}
+		return dirs
+	}
+	t.Cleanup(func() {
+		for _, name := range []string{ns, stray} {
+			for _, dir := range nsCgroups(name) {
+				os.Remove(filepath.Join(dir, "child"))
+				os.Remove(dir)
+			}
+		}
+	})
+	d.ctr("-n", ns, "run", "-d", "--rootfs", rootfs, "c1", "sleep", "1000")
+	if len(nsCgroups(ns)) == 0 {
+		t.Fatalf("no cgroup /%s while its task runs", ns)
+	}
+	// Not empty: nothing is removed.
+	out, err := d.ctrErr("-n", ns, "ns", "rm", "--cgroup", ns)
+	mustFail(t, out, err, ns)
+	if len(nsCgroups(ns)) == 0 {
+		t.Fatal("a namespace that could not be removed lost its cgroup")
+	}
+	d.ctr("-n", ns, "t", "rm", "-f", "c1")
+	d.ctr("-n", ns, "c", "rm", "c1")
+	left := nsCgroups(ns)
+	if len(left) == 0 {
+		t.Fatalf("the task took its namespace's cgroup with it; nothing to test")
+	}
+	mustContain(t, d.ctr("ns", "rm", "-c", ns), ns)
+	if left := nsCgroups(ns); len(left) != 0 {
+		t.Fatalf("cgroups left after ns rm --cgroup: %v", left)
+	}
+	if out := d.ctr("ns", "ls", "-q"); strings.Contains(out, ns) {
+		t.Fatalf("namespace %s still listed:\n%s", ns, out)
+	}
+
+	// A namespace cgroup someone put a child cgroup in: the namespace
+	// goes, ctr says the cgroup could not, and exits 1.
+	d.ctr("ns", "create", stray)
+	dir := filepath.Join(left[0][:strings.LastIndex(left[0], "/")], stray)
+	if err := os.MkdirAll(filepath.Join(dir, "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err = d.ctrErr("ns", "rm", "--cgroup", stray)
+	mustFail(t, out, err, "namespace "+stray+" removed, its cgroup not", dir)
+	if out := d.ctr("ns", "ls", "-q"); strings.Contains(out, stray) {
+		t.Fatalf("namespace %s still listed:\n%s", stray, out)
+	}
+}

@@ -94,10 +94,14 @@ var namespacesCommand = &cli.Command{
 			},
 		},
 		{
-			Name:      "remove",
-			Aliases:   []string{"rm"},
-			Usage:     "remove one or more namespaces",
-			ArgsUsage: "<name> [<name>, ...]",
+			Name:        "remove",
+			Aliases:     []string{"rm"},
+			Usage:       "remove one or more namespaces",
+			ArgsUsage:   "<name> [<name>, ...]",
+			Description: "remove one or more namespaces. for now, the namespace must be empty",
+			Flags: []cli.Flag{
+				&cli.BoolFlag{Name: "cgroup", Aliases: []string{"c"}, Usage: "delete the namespace's cgroup"},
+			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() == 0 {
 					return errors.New("namespace name must be provided")
@@ -113,6 +117,14 @@ var namespacesCommand = &cli.Command{
 						failed = err
 						fmt.Fprintf(c.App.ErrWriter, "ctr: %v\n", err)
 						continue
+					}
+					// Only once the namespace is gone: its tasks'
+					// cgroups are then gone too.
+					if c.Bool("cgroup") {
+						if err := removeNamespaceCgroup(n); err != nil {
+							failed = err
+							fmt.Fprintf(c.App.ErrWriter, "ctr: namespace %s removed, its cgroup not: %v\n", n, err)
+						}
 					}
 					fmt.Println(n)
 				}
