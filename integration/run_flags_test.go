@@ -82,6 +82,20 @@ func TestRunFlags(t *testing.T) {
 		d.ctr("c", "rm", "ann")
 	})
 
+	t.Run("apparmor and rdt", func(t *testing.T) {
+		d.ctr("c", "create", "--rootfs", "--apparmor-profile", "berth-test", "--rdt-class", "gold", rootfs, "sec", "true")
+		defer d.ctr("c", "rm", "sec")
+		mustContain(t, d.ctr("c", "info", "sec"), `"apparmorProfile": "berth-test"`, `"closID": "gold"`)
+		// runc applies the profile; with no AppArmor here (and no
+		// profile of that name anywhere) the task fails clearly and
+		// nothing of it is left.
+		out, err := d.ctrErr("t", "start", "sec")
+		mustFail(t, out, err, "apparmor")
+		if out := d.ctr("t", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("tasks left: %q", out)
+		}
+	})
+
 	t.Run("cpu cgroup", func(t *testing.T) {
 		cg := "/berth-runflags-" + strconv.Itoa(os.Getpid())
 		d.ctr("run", "-d", "--rootfs", "--cgroup", cg, "--cpu-quota", "30000", "--cpu-period", "150000", rootfs, "cpu", "sleep", "1000")
@@ -209,6 +223,8 @@ func TestRunFlags(t *testing.T) {
 			{[]string{"--cpus", "1", "--cpu-quota", "50000"}, "used separately"},
 			{[]string{"--seccomp-profile", prof}, "seccomp must be set"},
 			{[]string{"--rootfs-propagation", "sideways"}, "rootfs propagation"},
+			{[]string{"--rdt-class", "../x"}, "rdt class"},
+			{[]string{"--apparmor-profile", ""}, "apparmor profile"},
 			{[]string{"--runc-systemd-cgroup"}, "requires --cgroup"},
 			{[]string{"--runtime", "io.containerd.other.v1", "--runc-binary", "/bin/true"}, "only supported"},
 		} {

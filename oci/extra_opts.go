@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
@@ -275,4 +276,39 @@ func WithRootfsPropagation(p string) SpecOpts {
 // capability this package knows.
 func KnownCapability(name string) bool {
 	return contains(knownCaps, name)
+}
+
+// WithRdt puts the container in the Intel RDT (resctrl) class of service
+// closID, as containerd's ctr --rdt-class does. The class is a directory
+// under /sys/fs/resctrl that runc creates or joins, so it must be one
+// plain path element; a host without resctrl fails at task create, in runc.
+func WithRdt(closID string) SpecOpts {
+	return func(_ context.Context, _ *ContainerInfo, s *specs.Spec) error {
+		if closID == "" || closID == "." || closID == ".." || strings.ContainsAny(closID, "/\x00\n") || len(closID) > 255 {
+			return fmt.Errorf("rdt class %q must be a single path element: %w", closID, errdefs.ErrInvalidArgument)
+		}
+		ensureLinux(s)
+		if s.Linux.IntelRdt == nil {
+			s.Linux.IntelRdt = &specs.LinuxIntelRdt{}
+		}
+		s.Linux.IntelRdt.ClosID = closID
+		return nil
+	}
+}
+
+// WithApparmorProfile runs the container's process under the AppArmor
+// profile name, which must already be loaded on the host (containerd's
+// ctr --apparmor-profile). runc applies it, and refuses it on a host
+// without AppArmor.
+func WithApparmorProfile(name string) SpecOpts {
+	return func(_ context.Context, _ *ContainerInfo, s *specs.Spec) error {
+		// runc writes "exec NAME" to the process's AppArmor attribute: a
+		// NUL or newline would cut or extend that command.
+		if name == "" || strings.ContainsAny(name, "\x00\n") || len(name) > 4096 {
+			return fmt.Errorf("apparmor profile %q: not a profile name: %w", name, errdefs.ErrInvalidArgument)
+		}
+		ensureProcess(s)
+		s.Process.ApparmorProfile = name
+		return nil
+	}
 }

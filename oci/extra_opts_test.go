@@ -42,6 +42,13 @@ func TestExtraOptsErrors(t *testing.T) {
 		{"seccomp no action", WithSeccompProfile(noAction), true},
 		{"propagation", WithRootfsPropagation("bogus"), true},
 		{"propagation empty", WithRootfsPropagation(""), true},
+		{"rdt empty", WithRdt(""), true},
+		{"rdt dotdot", WithRdt(".."), true},
+		{"rdt path", WithRdt("a/b"), true},
+		{"rdt newline", WithRdt("a\nb"), true},
+		{"apparmor empty", WithApparmorProfile(""), true},
+		{"apparmor newline", WithApparmorProfile("p\nchangeprofile x"), true},
+		{"apparmor nul", WithApparmorProfile("p\x00"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := genSpec(t)
@@ -207,5 +214,15 @@ func TestWithRootfsPropagation(t *testing.T) {
 		if s := genSpec(t, WithRootfsPropagation(p)); s.Linux.RootfsPropagation != p {
 			t.Errorf("%s: got %q", p, s.Linux.RootfsPropagation)
 		}
+	}
+}
+
+func TestWithRdtAndApparmor(t *testing.T) {
+	s := genSpec(t, WithRdt("gold"), WithApparmorProfile("berth-test"))
+	if s.Linux.IntelRdt == nil || s.Linux.IntelRdt.ClosID != "gold" {
+		t.Errorf("intelRdt %+v", s.Linux.IntelRdt)
+	}
+	if s.Process.ApparmorProfile != "berth-test" {
+		t.Errorf("apparmor profile %q", s.Process.ApparmorProfile)
 	}
 }

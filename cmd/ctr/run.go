@@ -62,6 +62,8 @@ var moreContainerFlags = []cli.Flag{
 	&cli.Int64Flag{Name: "cpu-quota", Usage: "Limit CPU CFS quota", Value: -1},
 	&cli.Uint64Flag{Name: "cpu-period", Usage: "Limit CPU CFS period", Value: 0},
 	&cli.StringFlag{Name: "rootfs-propagation", Usage: "set the propagation of the container rootfs"},
+	&cli.StringFlag{Name: "apparmor-profile", Usage: "enable AppArmor with an existing custom profile"},
+	&cli.StringFlag{Name: "rdt-class", Usage: "name of the RDT class to associate the container with. Specifies a Class of Service (CLOS) for cache and memory bandwidth management."},
 }
 
 func init() {
@@ -241,6 +243,12 @@ func moreSpecOpts(c *cli.Context) ([]oci.SpecOpts, error) {
 	}
 	if p := c.String("rootfs-propagation"); p != "" {
 		opts = append(opts, oci.WithRootfsPropagation(p))
+	}
+	if c.IsSet("apparmor-profile") {
+		opts = append(opts, oci.WithApparmorProfile(c.String("apparmor-profile")))
+	}
+	if c.IsSet("rdt-class") {
+		opts = append(opts, oci.WithRdt(c.String("rdt-class")))
 	}
 	return opts, nil
 }
