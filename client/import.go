@@ -35,6 +35,15 @@ func WithImportDigests() ImportOpt {
 	return func(o *importOpts) error { o.archiveOpts = append(o.archiveOpts, archive.WithDigests()); return nil }
 }
 
+// WithImportSkipDigestForNamed gives digest names (WithImportDigests)
+// only to the images the archive does not name.
+func WithImportSkipDigestForNamed() ImportOpt {
+	return func(o *importOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithSkipDigestForNamed())
+		return nil
+	}
+}
+
 // WithImportIndexName keeps the archive's whole index as an image of name.
 func WithImportIndexName(name string) ImportOpt {
 	return func(o *importOpts) error {

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -119,6 +120,21 @@ func TestImagesImportListBothCtrs(t *testing.T) {
 			}
 			if check := d.ctr("-n", dns, "images", "check"); !strings.Contains(check, "true") {
 				t.Errorf("not unpacked after Debian's import:\n%s", check)
+			}
+
+			// Digest names: both ctrs name the same images.
+			for i, flags := range [][]string{{"--digests"}, {"--digests", "--skip-digest-for-named"}} {
+				args := append(append([]string{"images", "import", "--no-unpack"}, flags...), archive)
+				ons, dns := fmt.Sprintf("dig%d-ours-%s", i, format), fmt.Sprintf("dig%d-deb-%s", i, format)
+				d.ctr(append([]string{"-n", ons}, args...)...)
+				d.dctr(append([]string{"-n", dns}, args...)...)
+				ours, theirs := d.ctr("-n", ons, "images", "ls", "-q"), d.ctr("-n", dns, "images", "ls", "-q")
+				if ours != theirs {
+					t.Errorf("import %v names differ:\nours:\n%s\nDebian's:\n%s", flags, ours, theirs)
+				}
+				if want := 2 - i; len(strings.Fields(ours)) != want {
+					t.Errorf("import %v: %d images, want %d:\n%s", flags, len(strings.Fields(ours)), want, ours)
+				}
 			}
 		})
 	}

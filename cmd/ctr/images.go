@@ -75,7 +75,8 @@ contain only partial image references (tags without the base image name).
 If no base image name is provided, a name will be generated as "import-%{yyyy-MM-dd}".`,
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "base-name", Usage: "base image name for added images, when provided only images with this name prefix are imported"},
-		&cli.BoolFlag{Name: "digests", Usage: "whether to create digest images (default: false)"},
+		&cli.BoolFlag{Name: "digests", Usage: "whether to create digest images"},
+		&cli.BoolFlag{Name: "skip-digest-for-named", Usage: "skip applying --digests option to images named in the importing tar (use it in conjunction with --digests)"},
 		&cli.StringFlag{Name: "index-name", Usage: "image name to keep index as, by default index is discarded"},
 		&cli.BoolFlag{Name: "all-platforms", Usage: "imports content for all platforms, false by default"},
 		&cli.StringFlag{Name: "platform", Usage: "imports content for specific platform"},
@@ -93,6 +94,12 @@ If no base image name is provided, a name will be generated as "import-%{yyyy-MM
 		}
 		if c.Bool("digests") {
 			opts = append(opts, client.WithImportDigests())
+		}
+		if c.Bool("skip-digest-for-named") {
+			if !c.Bool("digests") {
+				return errors.New("--skip-digest-for-named must be specified with --digests option")
+			}
+			opts = append(opts, client.WithImportSkipDigestForNamed())
 		}
 		if n := c.String("index-name"); n != "" {
 			opts = append(opts, client.WithImportIndexName(n))

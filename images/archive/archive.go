@@ -34,9 +34,10 @@ type options struct {
 	allPlatforms bool
 
 	// import
-	baseName  string
-	digests   bool
-	indexName string
+	baseName           string
+	digests            bool
+	skipDigestForNamed bool
+	indexName          string
 
 	// export
 	skipDockerManifest bool
@@ -85,6 +86,18 @@ func WithBaseName(name string) Opt {
 // images without names in the archive are kept.
 func WithDigests() Opt {
 	return func(o *options) error { o.digests = true; return nil }
+}
+
+// WithSkipDigestForNamed limits WithDigests to the images the archive
+// does not name, as containerd's ctr import --skip-digest-for-named does.
+func WithSkipDigestForNamed() Opt {
+	return func(o *options) error { o.skipDigestForNamed = true; return nil }
+}
+
+// digestName reports whether an image the archive gives named names gets
+// a digest name too.
+func (o *options) digestName(named int) bool {
+	return o.digests && (named == 0 || !o.skipDigestForNamed)
 }
 
 // WithIndexName also imports the archive's whole index as one image of

@@ -275,6 +275,9 @@ func TestImportNaming(t *testing.T) {
 		{"ref.name bare tag, no base", withAnnotations(map[string]string{ocispec.AnnotationRefName: "latest"}), nil, nil},
 		{"unnamed with digests", withAnnotations(nil), []Opt{WithDigests(), WithBaseName("example.com/x")}, []string{"example.com/x@" + mdigest}},
 		{"digests too", data, []Opt{WithDigests(), WithBaseName("b")}, []string{"docker.io/library/app:1", "b@" + mdigest}},
+		{"digests skipped for named", data, []Opt{WithDigests(), WithSkipDigestForNamed(), WithBaseName("b")}, []string{"docker.io/library/app:1"}},
+		{"digests kept for unnamed", withAnnotations(nil), []Opt{WithDigests(), WithSkipDigestForNamed(), WithBaseName("b")}, []string{"b@" + mdigest}},
+		{"skip without digests", data, []Opt{WithSkipDigestForNamed()}, []string{"docker.io/library/app:1"}},
 		{"index name", data, []Opt{WithIndexName("whole")}, []string{"docker.io/library/app:1", "whole"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,5 +319,19 @@ func TestImportNaming(t *testing.T) {
 	}
 	if _, err := images.Manifest(ctx, s, recs[1].Target, platforms.DefaultMatcher()); err != nil {
 		t.Fatalf("docker index: %v", err)
+	}
+	// Docker: a digest name for a tagged image only without
+	// WithSkipDigestForNamed.
+	for _, tc := range []struct {
+		opts []Opt
+		want int
+	}{{[]Opt{WithDigests()}, 2}, {[]Opt{WithDigests(), WithSkipDigestForNamed()}, 1}} {
+		recs, err := Import(ctx, newStore(), bytes.NewReader(ddata), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != tc.want || recs[0].Name != "docker.io/library/app:7" {
+			t.Fatalf("docker records with %d opts %+v, want %d", len(tc.opts), recs, tc.want)
+		}
 	}
 }

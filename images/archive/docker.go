@@ -50,7 +50,7 @@ func (im *importer) finishDocker(ctx context.Context) ([]ImageRecord, error) {
 			}
 			records = append(records, ImageRecord{Name: n.String(), Target: mdesc})
 		}
-		if im.opts.digests {
+		if im.opts.digestName(len(e.RepoTags)) {
 			records = append(records, ImageRecord{Name: im.opts.baseName + "@" + mdesc.Digest.String(), Target: mdesc})
 		}
 	}

@@ -219,7 +219,7 @@ func (im *importer) ociNames(ctx context.Context, desc ocispec.Descriptor) ([]st
 			log.G(ctx).WithField("ref", r).Debug("import: tag without base name; image left unnamed")
 		}
 	}
-	if im.opts.digests {
+	if im.opts.digestName(len(names)) {
 		names = append(names, im.opts.baseName+"@"+desc.Digest.String())
 	}
 	return names, nil
