@@ -38,6 +38,15 @@ func WithoutDockerManifest() ExportOpt {
 	}
 }
 
+// WithExportSkipNonDistributable leaves out non-distributable layers
+// even when the content store has them.
+func WithExportSkipNonDistributable() ExportOpt {
+	return func(o *exportOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithSkipNonDistributable())
+		return nil
+	}
+}
+
 // Export writes the named images as an OCI archive (with a docker
 // manifest.json) to w, reading blobs through the content service.
 func (c *Client) Export(ctx context.Context, w io.Writer, names []string, opts ...ExportOpt) error {

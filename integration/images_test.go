@@ -1,15 +1,20 @@
 package integration
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	mountpkg "github.com/berth-containers/berth/mount"
@@ -311,5 +316,81 @@ func TestContentEdit(t *testing.T) {
 	mustFail(t, out2, err, "not valid JSON")
 	if after := d.ctr("content", "ls", "-q"); after != before {
 		t.Fatalf("a failed edit stored a blob:\n%s\nthen\n%s", before, after)
+	}
+}
+
+// TestExportSkipNonDistributable: an image with a non-distributable
+// ("foreign") layer the store has exports it, and with
+// --skip-non-distributable leaves it out.
+func TestExportSkipNonDistributable(t *testing.T) {
+	d := newDaemon(t, "")
+	src, err := os.ReadFile(busyboxArchive(t, "oci"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The busybox archive, its manifest given one more layer.
+	files := map[string][]byte{}
+	var order []string
+	tr := tar.NewReader(bytes.NewReader(src))
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, _ := io.ReadAll(tr)
+			files[h.Name] = b
+			order = append(order, h.Name)
+		}
+	}
+	var idx ocispec.Index
+	if err := json.Unmarshal(files["index.json"], &idx); err != nil || len(idx.Manifests) != 1 {
+		t.Fatalf("index.json: %v %+v", err, idx)
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(files["blobs/sha256/"+idx.Manifests[0].Digest.Encoded()], &m); err != nil {
+		t.Fatal(err)
+	}
+	foreign := []byte("a layer that may not be redistributed")
+	fdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerNonDistributableGzip, Digest: digest.FromBytes(foreign), Size: int64(len(foreign))}
+	m.Layers = append(m.Layers, fdesc)
+	mb, _ := json.Marshal(m)
+	idx.Manifests[0].Digest, idx.Manifests[0].Size = digest.FromBytes(mb), int64(len(mb))
+	files["index.json"], _ = json.Marshal(idx)
+	for name, b := range map[string][]byte{"blobs/sha256/" + fdesc.Digest.Encoded(): foreign, "blobs/sha256/" + idx.Manifests[0].Digest.Encoded(): mb} {
+		files[name] = b
+		order = append(order, name)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, name := range order {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), Typeflag: tar.TypeReg})
+		tw.Write(files[name])
+	}
+	tw.Close()
+	in := filepath.Join(t.TempDir(), "foreign.tar")
+	os.WriteFile(in, buf.Bytes(), 0o644)
+	d.ctr("images", "import", "--no-unpack", in)
+
+	blob := "blobs/sha256/" + fdesc.Digest.Encoded()
+	for _, tc := range []struct {
+		flags []string
+		want  bool
+	}{{nil, true}, {[]string{"--skip-non-distributable"}, false}} {
+		out := filepath.Join(t.TempDir(), "out.tar")
+		d.ctr(append(append([]string{"images", "export"}, tc.flags...), out, busyboxRef)...)
+		names, err := exec.Command("tar", "-tf", out).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tar -tf: %v %s", err, names)
+		}
+		if got := strings.Contains(string(names), blob+"\n"); got != tc.want {
+			t.Errorf("export %v: foreign layer in archive %v, want %v:\n%s", tc.flags, got, tc.want, names)
+		}
+		if !strings.Contains(string(names), idx.Manifests[0].Digest.Encoded()) {
+			t.Errorf("export %v: manifest missing:\n%s", tc.flags, names)
+		}
 	}
 }

@@ -162,10 +162,12 @@ var imageExportCommand = &cli.Command{
 
 Tar output is formatted as an OCI archive, a Docker manifest is provided for the platform.
 Use '--skip-manifest-json' to avoid including the Docker manifest.json file.
+Use '--skip-non-distributable' to leave out non-distributable layers.
 Use '--platform' to define the output platform.
 When '--all-platforms' is given all images in a manifest list must be available.`,
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "skip-manifest-json", Usage: "do not add Docker compatible manifest.json to archive"},
+		&cli.BoolFlag{Name: "skip-non-distributable", Usage: "do not add non-distributable blobs such as Windows layers to archive"},
 		&cli.StringSliceFlag{Name: "platform", Usage: "Pull content from a specific platform"},
 		&cli.BoolFlag{Name: "all-platforms", Usage: "exports content from all platforms"},
 	},
@@ -186,6 +188,9 @@ When '--all-platforms' is given all images in a manifest list must be available.
 		}
 		if c.Bool("skip-manifest-json") {
 			opts = append(opts, client.WithoutDockerManifest())
+		}
+		if c.Bool("skip-non-distributable") {
+			opts = append(opts, client.WithExportSkipNonDistributable())
 		}
 		cl, ctx, cancel, err := newClient(c)
 		if err != nil {

@@ -40,7 +40,8 @@ type options struct {
 	indexName          string
 
 	// export
-	skipDockerManifest bool
+	skipDockerManifest   bool
+	skipNonDistributable bool
 }
 
 // Opt configures Import or Export; options that concern only one of them
@@ -116,6 +117,14 @@ func WithIndexName(name string) Opt {
 // the manifest.json that `docker load` reads.
 func WithoutDockerManifest() Opt {
 	return func(o *options) error { o.skipDockerManifest = true; return nil }
+}
+
+// WithSkipNonDistributable makes Export leave out non-distributable
+// ("foreign") layers even when the store has them; manifests still name
+// them, for the importer to fetch from where they are distributed. Without
+// it they are written when present and skipped when absent.
+func WithSkipNonDistributable() Opt {
+	return func(o *options) error { o.skipNonDistributable = true; return nil }
 }
 
 func newOptions(opts []Opt) (options, error) {

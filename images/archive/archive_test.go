@@ -335,3 +335,41 @@ func TestImportNaming(t *testing.T) {
 		}
 	}
 }
+
+// Non-distributable layers are exported when the store has them, unless
+// WithSkipNonDistributable; the manifest names them either way.
+func TestExportNonDistributable(t *testing.T) {
+	ctx := context.Background()
+	s := newStore()
+	data, _ := build(t, smallImage("example.com/foreign:1", nil))
+	recs, err := Import(ctx, s, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := images.Manifest(ctx, s, recs[0].Target, platforms.DefaultMatcher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := s.Put(ocispec.MediaTypeImageLayerNonDistributableGzip, []byte("a layer that may not be redistributed"))
+	m.Layers = append(m.Layers, foreign)
+	p, _ := json.Marshal(m)
+	target := s.Put(ocispec.MediaTypeImageManifest, p)
+	blob := "blobs/sha256/" + foreign.Digest.Encoded()
+	for _, tc := range []struct {
+		opts []Opt
+		want bool
+	}{{nil, true}, {[]Opt{WithSkipNonDistributable()}, false}} {
+		var out bytes.Buffer
+		if err := Export(ctx, s, &out, []ExportImage{{Name: "example.com/foreign:1", Target: target}}, tc.opts...); err != nil {
+			t.Fatal(err)
+		}
+		found, manifest := false, false
+		for _, e := range entries(t, out.Bytes()) {
+			found = found || e.name == blob
+			manifest = manifest || e.name == "blobs/sha256/"+target.Digest.Encoded()
+		}
+		if found != tc.want || !manifest {
+			t.Errorf("%d opts: foreign layer exported %v (want %v), manifest %v", len(tc.opts), found, tc.want, manifest)
+		}
+	}
+}

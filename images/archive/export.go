@@ -122,6 +122,9 @@ func (e *exporter) collect(ctx context.Context, desc ocispec.Descriptor) ([]ocis
 		return nil, images.ErrSkipDesc
 	}
 	if images.IsNonDistributable(desc.MediaType) {
+		if e.opts.skipNonDistributable {
+			return nil, images.ErrSkipDesc
+		}
 		ra, err := e.provider.ReaderAt(ctx, desc)
 		if err != nil {
 			if errdefs.IsNotFound(err) {
