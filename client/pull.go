@@ -41,6 +41,10 @@ type RemoteContext struct {
 	ManifestLimit int
 	// AllPlatforms fetches (or pushes) every platform.
 	AllPlatforms bool
+	// NonDistributable (Push only) pushes non-distributable ("foreign")
+	// layers too; they are skipped by default, as registries are not
+	// meant to hold them.
+	NonDistributable bool
 
 	// Unpack (Pull only) unpacks the image into Snapshotter ("" for the
 	// namespace's default).
@@ -124,6 +128,11 @@ func WithPlatforms(specs ...string) RemoteOpt {
 // WithAllPlatforms fetches or pushes the content of every platform.
 func WithAllPlatforms() RemoteOpt {
 	return func(rc *RemoteContext) error { rc.AllPlatforms = true; return nil }
+}
+
+// WithNonDistributable pushes non-distributable layers as well.
+func WithNonDistributable() RemoteOpt {
+	return func(rc *RemoteContext) error { rc.NonDistributable = true; return nil }
 }
 
 // WithPullUnpack unpacks the pulled image.

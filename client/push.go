@@ -123,7 +123,7 @@ func pushOrder(ctx context.Context, store content.Store, root ocispec.Descriptor
 				children = selectManifests(children, rc.Platform, 0)
 			}
 			for _, ch := range children {
-				if images.IsNonDistributable(ch.MediaType) {
+				if images.IsNonDistributable(ch.MediaType) && !rc.NonDistributable {
 					continue
 				}
 				if err := visit(ch, depth+1); err != nil {

@@ -319,11 +319,10 @@ func TestContentEdit(t *testing.T) {
 	}
 }
 
-// TestExportSkipNonDistributable: an image with a non-distributable
-// ("foreign") layer the store has exports it, and with
-// --skip-non-distributable leaves it out.
-func TestExportSkipNonDistributable(t *testing.T) {
-	d := newDaemon(t, "")
+// foreignLayerArchive is the busybox OCI archive (busyboxRef) with one
+// more layer, non-distributable ("foreign"), whose blob it holds.
+func foreignLayerArchive(t *testing.T) (path string, foreign, manifest digest.Digest) {
+	t.Helper()
 	src, err := os.ReadFile(busyboxArchive(t, "oci"))
 	if err != nil {
 		t.Fatal(err)
@@ -354,13 +353,13 @@ func TestExportSkipNonDistributable(t *testing.T) {
 	if err := json.Unmarshal(files["blobs/sha256/"+idx.Manifests[0].Digest.Encoded()], &m); err != nil {
 		t.Fatal(err)
 	}
-	foreign := []byte("a layer that may not be redistributed")
-	fdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerNonDistributableGzip, Digest: digest.FromBytes(foreign), Size: int64(len(foreign))}
+	layer := []byte("a layer that may not be redistributed")
+	fdesc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerNonDistributableGzip, Digest: digest.FromBytes(layer), Size: int64(len(layer))}
 	m.Layers = append(m.Layers, fdesc)
 	mb, _ := json.Marshal(m)
 	idx.Manifests[0].Digest, idx.Manifests[0].Size = digest.FromBytes(mb), int64(len(mb))
 	files["index.json"], _ = json.Marshal(idx)
-	for name, b := range map[string][]byte{"blobs/sha256/" + fdesc.Digest.Encoded(): foreign, "blobs/sha256/" + idx.Manifests[0].Digest.Encoded(): mb} {
+	for name, b := range map[string][]byte{"blobs/sha256/" + fdesc.Digest.Encoded(): layer, "blobs/sha256/" + idx.Manifests[0].Digest.Encoded(): mb} {
 		files[name] = b
 		order = append(order, name)
 	}
@@ -371,11 +370,22 @@ func TestExportSkipNonDistributable(t *testing.T) {
 		tw.Write(files[name])
 	}
 	tw.Close()
-	in := filepath.Join(t.TempDir(), "foreign.tar")
-	os.WriteFile(in, buf.Bytes(), 0o644)
+	path = filepath.Join(t.TempDir(), "foreign.tar")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, fdesc.Digest, idx.Manifests[0].Digest
+}
+
+// TestExportSkipNonDistributable: an image with a non-distributable
+// ("foreign") layer the store has exports it, and with
+// --skip-non-distributable leaves it out.
+func TestExportSkipNonDistributable(t *testing.T) {
+	d := newDaemon(t, "")
+	in, foreign, manifest := foreignLayerArchive(t)
 	d.ctr("images", "import", "--no-unpack", in)
 
-	blob := "blobs/sha256/" + fdesc.Digest.Encoded()
+	blob := "blobs/sha256/" + foreign.Encoded()
 	for _, tc := range []struct {
 		flags []string
 		want  bool
@@ -389,7 +399,7 @@ func TestExportSkipNonDistributable(t *testing.T) {
 		if got := strings.Contains(string(names), blob+"\n"); got != tc.want {
 			t.Errorf("export %v: foreign layer in archive %v, want %v:\n%s", tc.flags, got, tc.want, names)
 		}
-		if !strings.Contains(string(names), idx.Manifests[0].Digest.Encoded()) {
+		if !strings.Contains(string(names), manifest.Encoded()) {
 			t.Errorf("export %v: manifest missing:\n%s", tc.flags, names)
 		}
 	}

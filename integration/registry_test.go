@@ -382,6 +382,54 @@ func TestRegistryPushPull(t *testing.T) {
 		// Again: the blobs are there already.
 		mustContain(t, d.ctr("images", "push", ref), "layer-sha256:", ": exists")
 	})
+	t.Run("push a manifest by digest", func(t *testing.T) {
+		// No image of that name here: --manifest names what to push.
+		mref := reg.Host + "/test/bymanifest:m1"
+		d.ctr("images", "push", "--manifest", local, "--manifest-type", "application/vnd.oci.image.manifest.v1+json", mref)
+		d.ctr("-n", "bymanifest", "images", "pull", mref)
+		if got := imageDigest(t, d.ctr("-n", "bymanifest", "images", "ls"), mref); got != local {
+			t.Fatalf("pulled %s, pushed %s", got, local)
+		}
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--manifest", "sha256:nothex"}, "invalid manifest digest"},
+			{[]string{"--manifest", local, "--manifest-type", "text/plain"}, "not a manifest or index media type"},
+			{[]string{"--manifest", "sha256:" + strings.Repeat("0", 64)}, "not found"},
+		} {
+			out, err := d.ctrErr(append(append([]string{"images", "push"}, tc.args...), mref)...)
+			mustFail(t, out, err, tc.want)
+		}
+	})
+	t.Run("non-distributable layers", func(t *testing.T) {
+		in, foreign, _ := foreignLayerArchive(t)
+		d.ctr("-n", "foreign", "images", "import", "--no-unpack", in)
+		fref := reg.Host + "/test/foreign:f1"
+		d.ctr("-n", "foreign", "images", "tag", busyboxRef, fref)
+		blobURL := "http://" + reg.Host + "/v2/test/foreign/blobs/" + foreign.String()
+		// By default the layer is skipped; this registry then refuses a
+		// manifest naming a blob it lacks (a registry that lets clients
+		// fetch foreign layers from their URLs would take it).
+		out, err := d.ctrErr("-n", "foreign", "images", "push", fref)
+		mustFail(t, out, err, "MANIFEST_BLOB_UNKNOWN")
+		for _, tc := range []struct {
+			flags []string
+			want  int
+		}{{nil, http.StatusNotFound}, {[]string{"--allow-non-distributable-blobs"}, http.StatusOK}} {
+			if len(tc.flags) > 0 {
+				d.ctr(append(append([]string{"-n", "foreign", "images", "push"}, tc.flags...), fref)...)
+			}
+			resp, err := http.Head(blobURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("push %v: registry answers %d for the foreign layer, want %d", tc.flags, resp.StatusCode, tc.want)
+			}
+		}
+	})
 	t.Run("pull into a fresh namespace and run", func(t *testing.T) {
 		out := d.ctr("-n", "fresh", "images", "pull", ref)
 		mustContain(t, out, ref+": resolved "+local, "layer-sha256:", "config-sha256:", "unpacking linux/", "done")

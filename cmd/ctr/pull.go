@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
@@ -74,8 +76,14 @@ var imagePushCommand = &cli.Command{
 	Description: `Push an image to a remote.
 
 The image named <local> (default: <remote>) is pushed, with all its
-platforms unless --platform says otherwise, and tagged <remote>.`,
+platforms unless --platform says otherwise, and tagged <remote>.
+With --manifest DIGEST, that manifest (or index, see --manifest-type) of
+the content store is pushed instead of an image's target.
+Non-distributable layers are skipped unless --allow-non-distributable-blobs.`,
 	Flags: append(registryFlags(),
+		&cli.StringFlag{Name: "manifest", Usage: "digest of manifest"},
+		&cli.StringFlag{Name: "manifest-type", Usage: "media type of manifest digest", Value: images.MediaTypeDockerSchema2Manifest},
+		&cli.BoolFlag{Name: "allow-non-distributable-blobs", Usage: "allow pushing blobs that are marked as non-distributable"},
 		&cli.IntFlag{Name: "max-concurrent-uploaded-layers", Usage: "set the max concurrent uploaded layers for each push", Value: 3},
 	),
 	Action: pushAction,
@@ -242,19 +250,47 @@ func pushAction(c *cli.Context) error {
 	ctx, cancel := signalContext(c)
 	defer cancel()
 
-	img, err := localImage(ctx, cl, local)
-	if err != nil {
-		return err
+	if c.Bool("allow-non-distributable-blobs") {
+		opts = append(opts, client.WithNonDistributable())
+	}
+	var target ocispec.Descriptor
+	if m := c.String("manifest"); m != "" {
+		if target, err = manifestDescriptor(ctx, cl, m, c.String("manifest-type")); err != nil {
+			return err
+		}
+	} else {
+		img, err := localImage(ctx, cl, local)
+		if err != nil {
+			return err
+		}
+		target = img.Target
 	}
 	table := newProgressTable(os.Stdout, "uploading")
 	opts = append(opts, client.WithProgress(table.update))
 	table.start()
-	err = cl.Push(ctx, named.String(), img.Target, opts...)
+	err = cl.Push(ctx, named.String(), target, opts...)
 	table.stop(err == nil)
 	if err != nil {
 		return registryError(c, err)
 	}
 	return nil
+}
+
+// manifestDescriptor describes the manifest or index dgst of the content
+// store, of media type mt (push --manifest, --manifest-type).
+func manifestDescriptor(ctx context.Context, cl *client.Client, dgst, mt string) (ocispec.Descriptor, error) {
+	d, err := digest.Parse(dgst)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("invalid manifest digest %q: %v: %w", dgst, err, errdefs.ErrInvalidArgument)
+	}
+	if !images.IsManifestType(mt) && !images.IsIndexType(mt) {
+		return ocispec.Descriptor{}, fmt.Errorf("--manifest-type %q is not a manifest or index media type: %w", mt, errdefs.ErrInvalidArgument)
+	}
+	info, err := cl.ContentStore().Info(ctx, d)
+	if err != nil {
+		return ocispec.Descriptor{}, fmt.Errorf("manifest %s: %w", d, err)
+	}
+	return ocispec.Descriptor{MediaType: mt, Digest: d, Size: info.Size}, nil
 }
 
 // localImage finds the image record name as given, else as normalised
