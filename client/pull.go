@@ -41,6 +41,11 @@ type RemoteContext struct {
 	ManifestLimit int
 	// AllPlatforms fetches (or pushes) every platform.
 	AllPlatforms bool
+	// AllMetadata (Pull, Fetch) also fetches the manifests and configs of
+	// the platforms not selected, without their layers; MetadataOnly
+	// fetches manifests and configs only, no layer of any platform.
+	AllMetadata, MetadataOnly bool
+
 	// NonDistributable (Push only) pushes non-distributable ("foreign")
 	// layers too; they are skipped by default, as registries are not
 	// meant to hold them.
@@ -128,6 +133,18 @@ func WithPlatforms(specs ...string) RemoteOpt {
 // WithAllPlatforms fetches or pushes the content of every platform.
 func WithAllPlatforms() RemoteOpt {
 	return func(rc *RemoteContext) error { rc.AllPlatforms = true; return nil }
+}
+
+// WithAllMetadata fetches the manifests and configs of every platform,
+// and the layers of the selected ones (containerd's --all-metadata).
+func WithAllMetadata() RemoteOpt {
+	return func(rc *RemoteContext) error { rc.AllMetadata = true; return nil }
+}
+
+// WithMetadataOnly fetches every manifest and config, and no layers
+// (containerd's content fetch --metadata-only).
+func WithMetadataOnly() RemoteOpt {
+	return func(rc *RemoteContext) error { rc.AllMetadata, rc.MetadataOnly = true, true; return nil }
 }
 
 // WithNonDistributable pushes non-distributable layers as well.
@@ -281,6 +298,9 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 	var (
 		seen sync.Map
 		plat platforms.MatchComparer
+		// metaOnly holds the manifests whose layers are not wanted
+		// (AllMetadata: the platforms not selected).
+		metaOnly sync.Map
 	)
 	if !rc.AllPlatforms {
 		plat = rc.Platform
@@ -313,10 +333,27 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 		if err := images.SetGCLabels(ctx, store, desc, children); err != nil {
 			return nil, err
 		}
-		if images.IsIndexType(desc.MediaType) {
+		switch {
+		case images.IsIndexType(desc.MediaType) && rc.AllMetadata:
+			wanted := map[digest.Digest]bool{}
+			if !rc.MetadataOnly {
+				for _, ch := range selectManifests(children, plat, rc.ManifestLimit) {
+					wanted[ch.Digest] = true
+				}
+			}
+			for _, ch := range children {
+				if images.IsManifestType(ch.MediaType) && !wanted[ch.Digest] {
+					metaOnly.Store(ch.Digest, true)
+				}
+			}
+		case images.IsIndexType(desc.MediaType):
 			children = selectManifests(children, plat, rc.ManifestLimit)
 			if len(children) == 0 {
 				return nil, fmt.Errorf("%s has no manifest for platform %s: %w", images.Describe(desc), rc.platformNames, errdefs.ErrNotFound)
+			}
+		case images.IsManifestType(desc.MediaType):
+			if _, ok := metaOnly.Load(desc.Digest); ok || rc.MetadataOnly {
+				children = configsOf(children)
 			}
 		}
 		for _, ch := range children {
@@ -328,7 +365,9 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 		return ImageInfo{}, fmt.Errorf("pull %s: %w", name, err)
 	}
 
-	if !rc.AllPlatforms {
+	// What the platform needs must all be here; with MetadataOnly no
+	// layer is meant to be.
+	if !rc.AllPlatforms && !rc.MetadataOnly {
 		_, _, _, missing, err := images.Check(ctx, store, root, rc.Platform)
 		if err != nil {
 			return ImageInfo{}, fmt.Errorf("pull %s: %w", name, err)
@@ -354,6 +393,16 @@ func (c *Client) fetch(ctx context.Context, ref string, rc *RemoteContext) (Imag
 // selectManifests keeps the children of an index to fetch: those whose
 // platform m matches (all when m is nil), best first, at most limit
 // manifests (0: all). Attestations (unknown/unknown) match no platform.
+// configsOf is a manifest's config alone, its layers left out: the
+// children of a manifest (images.Children) are its config, then its
+// layers.
+func configsOf(children []ocispec.Descriptor) []ocispec.Descriptor {
+	if len(children) == 0 {
+		return nil
+	}
+	return children[:1]
+}
+
 func selectManifests(children []ocispec.Descriptor, m platforms.MatchComparer, limit int) []ocispec.Descriptor {
 	if m == nil {
 		return children

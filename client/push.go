@@ -15,6 +15,7 @@ import (
 	"github.com/berth-containers/berth/content"
 	"github.com/berth-containers/berth/images"
 	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/leases"
 	"github.com/berth-containers/berth/pkg/log"
 	"github.com/berth-containers/berth/pkg/reference"
 	"github.com/berth-containers/berth/remotes"
@@ -47,11 +48,21 @@ func (c *Client) Push(ctx context.Context, ref string, desc ocispec.Descriptor, 
 		return fmt.Errorf("push %s: %w", name, err)
 	}
 	ctx = c.withNamespace(ctx)
+	_, inLease := leases.FromContext(ctx)
 	ctx, done, err := c.WithLease(ctx)
 	if err != nil {
 		return err
 	}
 	defer done(context.WithoutCancel(ctx))
+	if !inLease {
+		// The root may be referenced by nothing (push --manifest of a blob
+		// just ingested): the push's own lease keeps the garbage
+		// collector off it until the push is done.
+		id, _ := leases.FromContext(ctx)
+		if err := c.Leases().AddResource(ctx, id, LeaseResource{ID: desc.Digest.String(), Type: "content"}); err != nil {
+			return fmt.Errorf("push %s: lease %s: %w", name, desc.Digest, err)
+		}
+	}
 
 	store := c.ContentStore()
 	order, err := pushOrder(ctx, store, desc, rc)

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -20,12 +21,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-containers/berth/pkg/platforms"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 // testRegistry is Debian's docker-registry (distribution 2.8) serving a
@@ -604,4 +610,73 @@ func TestRegistryResume(t *testing.T) {
 			t.Errorf("ingest left behind:\n%s", out)
 		}
 	})
+}
+
+// A two-platform image (an index over this host's platform and
+// linux/arm64) in the registry: --all-metadata and --metadata-only fetch
+// what containerd's ctr does.
+func TestRegistryAllMetadata(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	reg := startRegistry(t, registryOpts{})
+	d := newDaemon(t, "")
+	host := platforms.Default()
+	arm := ocispec.Platform{OS: "linux", Architecture: "arm64"}
+	if host.Architecture == "arm64" {
+		arm.Architecture = "amd64"
+	}
+	// Build the index from two single-platform images.
+	var idx ocispec.Index
+	idx.SchemaVersion, idx.MediaType = 2, ocispec.MediaTypeImageIndex
+	for i, p := range []ocispec.Platform{host, arm} {
+		name := fmt.Sprintf("%s/test/part:%d", reg.Host, i)
+		archive := filepath.Join(t.TempDir(), "part.tar")
+		if o, err := runCmd(filepath.Join(binDir, "berth-testimage"), "-name", name, "-platform", platforms.Format(p), "-o", archive); err != nil {
+			t.Fatalf("berth-testimage: %v\n%s", err, o)
+		}
+		d.ctr("-n", "multi", "images", "import", "--no-unpack", archive)
+		dgst := imageDigest(t, d.ctr("-n", "multi", "images", "ls"), name)
+		b := d.ctr("-n", "multi", "content", "get", dgst)
+		pp := p
+		idx.Manifests = append(idx.Manifests, ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest,
+			Digest: digest.Digest(dgst), Size: int64(len(b)), Platform: &pp})
+	}
+	raw, _ := json.Marshal(idx)
+	idxDigest := digest.FromBytes(raw)
+	if out, err := d.ctrStdin(string(raw), "-n", "multi", "content", "ingest", "--expected-digest", idxDigest.String(), "--expected-size", strconv.Itoa(len(raw)), "multi-index"); err != nil {
+		t.Fatalf("ingest index: %v\n%s", err, out)
+	}
+	// Referenced by nothing, the index is the garbage collector's until
+	// labelled a root.
+	d.ctr("-n", "multi", "content", "label", idxDigest.String(), "containerd.io/gc.root=test")
+	ref := reg.Host + "/test/multi:1"
+	d.ctr("-n", "multi", "images", "push", "--manifest", idxDigest.String(), "--manifest-type", ocispec.MediaTypeImageIndex, ref)
+
+	blobs := func(ns string) string {
+		f := strings.Fields(d.ctr("-n", ns, "content", "ls", "-q"))
+		sort.Strings(f)
+		return strings.Join(f, "\n")
+	}
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		blobs int // index, 2 manifests, 2 configs, and this platform's 1 layer or none
+	}{
+		{"metadata-only", []string{"content", "fetch", "--metadata-only"}, 5},
+		{"all-metadata fetch", []string{"content", "fetch", "--all-metadata"}, 6},
+		{"all-metadata pull", []string{"images", "pull", "--all-metadata"}, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ours, theirs := "o-"+strings.ReplaceAll(tc.name, " ", "-"), "d-"+strings.ReplaceAll(tc.name, " ", "-")
+			d.ctr(append(append([]string{"-n", ours}, tc.args...), ref)...)
+			d.dctr(append(append([]string{"-n", theirs}, tc.args...), "--plain-http", ref)...)
+			got, want := blobs(ours), blobs(theirs)
+			if got != want {
+				t.Errorf("blobs differ:\nours:\n%s\nDebian's:\n%s", got, want)
+			}
+			if n := len(strings.Fields(got)); n != tc.blobs {
+				t.Errorf("%d blobs, want %d:\n%s", n, tc.blobs, got)
+			}
+		})
+	}
+	mustContain(t, d.ctr("-n", "o-all-metadata-pull", "run", "--rm", ref, "am", "echo", "all metadata, this platform's layers"), "this platform's layers")
 }

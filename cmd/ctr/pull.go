@@ -46,6 +46,7 @@ command. As part of this process, we do the following:
 	Flags: append(registryFlags(),
 		snapshotterFlag,
 		&cli.BoolFlag{Name: "all-platforms", Usage: "pull content and metadata from all platforms"},
+		&cli.BoolFlag{Name: "all-metadata", Usage: "Pull metadata for all platforms"},
 		&cli.IntFlag{Name: "max-concurrent-downloads", Usage: "Set the max concurrent downloads for each pull", Value: 3},
 		&cli.StringSliceFlag{Name: "label", Usage: "labels to attach to the image"},
 		&cli.BoolFlag{Name: "print-chainid", Usage: "Print the resulting image's chain ID"},
@@ -63,6 +64,8 @@ This command ensures that berth has all the necessary resources to build
 an image's rootfs and convert the configuration to a runtime format.`,
 	Flags: append(registryFlags(),
 		&cli.BoolFlag{Name: "all-platforms", Usage: "pull content from all platforms"},
+		&cli.BoolFlag{Name: "all-metadata", Usage: "Pull metadata for all platforms"},
+		&cli.BoolFlag{Name: "metadata-only", Usage: "Pull all metadata including manifests and configs"},
 		&cli.IntFlag{Name: "max-concurrent-downloads", Usage: "Set the max concurrent downloads for each pull", Value: 3},
 		&cli.StringSliceFlag{Name: "label", Usage: "labels to attach to the image"},
 	),
@@ -131,6 +134,12 @@ func pullAction(c *cli.Context, unpack bool) error {
 	}
 	if c.Bool("all-platforms") {
 		opts = append(opts, client.WithAllPlatforms())
+	}
+	switch {
+	case c.Bool("metadata-only"):
+		opts = append(opts, client.WithMetadataOnly())
+	case c.Bool("all-metadata"):
+		opts = append(opts, client.WithAllMetadata())
 	}
 	n := c.Int("max-concurrent-downloads")
 	if n < 1 {
