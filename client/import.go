@@ -44,6 +44,15 @@ func WithImportSkipDigestForNamed() ImportOpt {
 	}
 }
 
+// WithImportCompressBlobs gzips a docker archive's uncompressed layers
+// (see archive.WithCompressBlobs).
+func WithImportCompressBlobs() ImportOpt {
+	return func(o *importOpts) error {
+		o.archiveOpts = append(o.archiveOpts, archive.WithCompressBlobs())
+		return nil
+	}
+}
+
 // WithImportIndexName keeps the archive's whole index as an image of name.
 func WithImportIndexName(name string) ImportOpt {
 	return func(o *importOpts) error {

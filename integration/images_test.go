@@ -404,3 +404,27 @@ func TestExportSkipNonDistributable(t *testing.T) {
 		}
 	}
 }
+
+// TestImportCompressBlobs: a docker archive with uncompressed layers
+// (as docker save writes them) imported with --compress-blobs gets gzip
+// layers, byte for byte those containerd's ctr makes, and runs.
+func TestImportCompressBlobs(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	d := newDaemon(t, "")
+	archive := filepath.Join(t.TempDir(), "plain.tar")
+	if o, err := runCmd(filepath.Join(binDir, "berth-testimage"), "-layers", "3", "-format", "docker", "-uncompressed", "-o", archive); err != nil {
+		t.Fatalf("berth-testimage: %v\n%s", err, o)
+	}
+	d.ctr("-n", "gz-ours", "images", "import", "--compress-blobs", archive)
+	d.dctr("-n", "gz-deb", "images", "import", "--compress-blobs", archive)
+	d.ctr("-n", "plain", "images", "import", archive)
+	ours := imageDigest(t, d.ctr("-n", "gz-ours", "images", "ls"), busyboxRef)
+	if theirs := imageDigest(t, d.ctr("-n", "gz-deb", "images", "ls"), busyboxRef); ours != theirs {
+		t.Errorf("--compress-blobs: we made %s, Debian's ctr %s", ours, theirs)
+	}
+	if plain := imageDigest(t, d.ctr("-n", "plain", "images", "ls"), busyboxRef); plain == ours {
+		t.Errorf("--compress-blobs changed nothing (%s)", plain)
+	}
+	mustContain(t, d.ctr("-n", "gz-ours", "content", "get", ours), "application/vnd.docker.image.rootfs.diff.tar.gzip")
+	mustContain(t, d.ctr("-n", "gz-ours", "run", "--rm", busyboxRef, "gz", "echo", "compressed on import"), "compressed on import")
+}

@@ -6,6 +6,7 @@ package compression
 import (
 	"bufio"
 	"bytes"
+	stdgzip "compress/gzip"
 	"fmt"
 	"io"
 
@@ -120,7 +121,11 @@ func CompressStream(w io.Writer, c Compression) (io.WriteCloser, error) {
 	case Uncompressed:
 		return nopWriteCloser{w}, nil
 	case Gzip:
-		return gzip.NewWriter(w), nil
+		// The standard library's compressor, not klauspost's (which reads
+		// faster, above): it is containerd's, so a layer compressed here
+		// (a diff, an imported docker layer) has the digest containerd
+		// gives the same content.
+		return stdgzip.NewWriter(w), nil
 	case Zstd:
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
 		if err != nil {

@@ -81,6 +81,7 @@ If no base image name is provided, a name will be generated as "import-%{yyyy-MM
 		&cli.BoolFlag{Name: "all-platforms", Usage: "imports content for all platforms, false by default"},
 		&cli.StringFlag{Name: "platform", Usage: "imports content for specific platform"},
 		&cli.BoolFlag{Name: "no-unpack", Usage: "skip unpacking the images, false by default"},
+		&cli.BoolFlag{Name: "compress-blobs", Usage: "compress uncompressed blobs when creating manifest (Docker format only)"},
 		snapshotterFlag,
 	},
 	Action: func(c *cli.Context) error {
@@ -103,6 +104,9 @@ If no base image name is provided, a name will be generated as "import-%{yyyy-MM
 		}
 		if n := c.String("index-name"); n != "" {
 			opts = append(opts, client.WithImportIndexName(n))
+		}
+		if c.Bool("compress-blobs") {
+			opts = append(opts, client.WithImportCompressBlobs())
 		}
 		if c.Bool("all-platforms") {
 			opts = append(opts, client.WithImportAllPlatforms())

@@ -38,6 +38,7 @@ type options struct {
 	digests            bool
 	skipDigestForNamed bool
 	indexName          string
+	compressBlobs      bool
 
 	// export
 	skipDockerManifest   bool
@@ -99,6 +100,15 @@ func WithSkipDigestForNamed() Opt {
 // a digest name too.
 func (o *options) digestName(named int) bool {
 	return o.digests && (named == 0 || !o.skipDigestForNamed)
+}
+
+// WithCompressBlobs gzips the uncompressed layers of a docker archive
+// (docker save writes them so) and names the compressed blobs in the
+// manifests it makes, as containerd's ctr import --compress-blobs does;
+// the images then push to registries compressed. OCI archives name their
+// blobs themselves and are left as they are.
+func WithCompressBlobs() Opt {
+	return func(o *options) error { o.compressBlobs = true; return nil }
 }
 
 // WithIndexName also imports the archive's whole index as one image of

@@ -373,3 +373,57 @@ func TestExportNonDistributable(t *testing.T) {
 		}
 	}
 }
+
+// WithCompressBlobs gzips a docker archive's uncompressed layers the way
+// the compressed archive of the same image was built (gzip, default
+// level): the manifest is the one that archive gives. Compressed layers
+// and OCI archives are left alone.
+func TestImportCompressBlobs(t *testing.T) {
+	ctx := context.Background()
+	opts := smallImage("app:gz", nil)
+	opts.Format = testimage.Docker
+	compressed, built := build(t, opts)
+	opts.Uncompressed = true
+	plain, _ := build(t, opts)
+	for _, tc := range []struct {
+		name string
+		data []byte
+		opts []Opt
+		want digest.Digest // "" : the uncompressed import's own
+	}{
+		{"uncompressed docker, compressed", plain, []Opt{WithCompressBlobs()}, built.Manifest.Digest},
+		{"compressed docker", compressed, []Opt{WithCompressBlobs()}, built.Manifest.Digest},
+		{"uncompressed docker, as is", plain, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore()
+			recs, err := Import(ctx, s, bytes.NewReader(tc.data), tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := recs[0].Target.Digest
+			m, err := images.Manifest(ctx, s, recs[0].Target, platforms.DefaultMatcher())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == "" {
+				if got == built.Manifest.Digest || m.Layers[0].MediaType != images.MediaTypeDockerSchema2Layer {
+					t.Fatalf("uncompressed import compressed: %s %s", got, m.Layers[0].MediaType)
+				}
+				return
+			}
+			if got != tc.want {
+				t.Fatalf("manifest %s, want %s", got, tc.want)
+			}
+			for i, l := range m.Layers {
+				info, err := s.Info(ctx, l.Digest)
+				if err != nil || l.MediaType != images.MediaTypeDockerSchema2LayerGzip {
+					t.Fatalf("layer %d %s %s: %v", i, l.Digest, l.MediaType, err)
+				}
+				if len(tc.opts) > 0 && bytes.Equal(tc.data, plain) && info.Labels[images.LabelUncompressed] != built.DiffIDs[i].String() {
+					t.Errorf("layer %d labels %v, want diff ID %s", i, info.Labels, built.DiffIDs[i])
+				}
+			}
+		})
+	}
+}

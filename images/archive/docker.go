@@ -7,8 +7,11 @@ import (
 	"io"
 	"strings"
 
+	"github.com/berth-containers/berth/archive/compression"
+	"github.com/berth-containers/berth/content"
 	"github.com/berth-containers/berth/images"
 	"github.com/berth-containers/berth/pkg/errdefs"
+	"github.com/berth-containers/berth/pkg/log"
 	"github.com/berth-containers/berth/pkg/reference"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -206,8 +209,68 @@ func (im *importer) dockerLayer(ctx context.Context, name string, diffID digest.
 		if desc.Digest != diffID {
 			return desc, invalidf("uncompressed layer has digest %s but the config's diff ID is %s", desc.Digest, diffID)
 		}
+		if im.opts.compressBlobs {
+			return im.compressLayer(ctx, desc)
+		}
 	}
 	return desc, nil
+}
+
+// compressLayer stores the uncompressed layer desc gzipped and describes
+// the compressed blob, labelled with its diff ID so that unpacking knows
+// it without decompressing. The uncompressed blob is left to garbage
+// collection once nothing names it.
+func (im *importer) compressLayer(ctx context.Context, desc ocispec.Descriptor) (ocispec.Descriptor, error) {
+	ra, err := im.store.ReaderAt(ctx, desc)
+	if err != nil {
+		return desc, fmt.Errorf("compress layer %s: %w", desc.Digest, err)
+	}
+	defer ra.Close()
+	ref := "import-" + im.uid + "-gzip-" + desc.Digest.Encoded()
+	w, err := im.store.Writer(ctx, content.WithRef(ref))
+	if err != nil {
+		return desc, fmt.Errorf("compress layer %s: open ingest: %w", desc.Digest, err)
+	}
+	abort := func() {
+		w.Close()
+		if err := im.store.Abort(context.WithoutCancel(ctx), ref); err != nil && !errdefs.IsNotFound(err) {
+			log.G(ctx).WithError(err).WithField("ref", ref).Warn("import: abort ingest")
+		}
+	}
+	dg := digest.Canonical.Digester()
+	cw := &countingWriter{w: io.MultiWriter(w, dg.Hash())}
+	zw, err := compression.CompressStream(cw, compression.Gzip)
+	if err == nil {
+		_, err = io.Copy(zw, io.NewSectionReader(ra, 0, desc.Size))
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		abort()
+		return desc, fmt.Errorf("compress layer %s: %w", desc.Digest, err)
+	}
+	gz := ocispec.Descriptor{MediaType: images.MediaTypeDockerSchema2LayerGzip, Digest: dg.Digest(), Size: cw.n}
+	labels := map[string]string{images.LabelUncompressed: desc.Digest.String()}
+	if err := w.Commit(ctx, gz.Size, gz.Digest, content.WithLabels(labels)); err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			abort()
+			return desc, fmt.Errorf("compress layer %s: %w", desc.Digest, err)
+		}
+		w.Close()
+	}
+	return gz, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (im *importer) sniffStored(ctx context.Context, d digest.Digest) (images.Compression, error) {
