@@ -289,6 +289,17 @@ func TestImagesMount(t *testing.T) {
 	if out := d.ctr("leases", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("leases left after a failed mount: %q", out)
 	}
+
+	// A snapshot named by the target that no lease holds (made here with
+	// snapshots prepare) goes too, from the snapshotter given.
+	d.ctr("snapshots", "--snapshotter", "native", "prepare", target)
+	if !strings.Contains(d.ctr("snapshots", "--snapshotter", "native", "ls"), target) {
+		t.Fatal("prepared snapshot not listed")
+	}
+	d.ctr("images", "unmount", "--rm", "--snapshotter", "native", target)
+	if after := d.ctr("snapshots", "--snapshotter", "native", "ls"); strings.Contains(after, target) {
+		t.Fatalf("snapshot left after unmount --rm --snapshotter native:\n%s", after)
+	}
 }
 
 // `ctr content edit` stores what the editor leaves as a new blob and prints

@@ -149,7 +149,10 @@ var imageUnmountCommand = &cli.Command{
 	Name:      "unmount",
 	Usage:     "unmount the image from the target",
 	ArgsUsage: "[flags] <target>",
-	Flags:     []cli.Flag{&cli.BoolFlag{Name: "rm", Usage: "remove the snapshot after a successful unmount"}},
+	Flags: []cli.Flag{
+		&cli.BoolFlag{Name: "rm", Usage: "remove the snapshot after a successful unmount"},
+		snapshotterFlag,
+	},
 	Action: func(c *cli.Context) error {
 		target := c.Args().First()
 		if target == "" {
@@ -171,8 +174,19 @@ var imageUnmountCommand = &cli.Command{
 		}
 		defer cancel()
 		// Deleting the lease synchronously collects the snapshot it held.
-		if err := cl.Leases().Delete(ctx, target, true); err != nil {
+		if err := cl.Leases().Delete(ctx, target, true); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("remove the snapshot of %s (lease %q): %w", target, target, err)
+		}
+		// A snapshot no lease held (a mount made otherwise) is removed
+		// by name from the snapshotter, as containerd's ctr does.
+		sn := c.String("snapshotter")
+		if sn == "" {
+			if sn, err = cl.DefaultSnapshotterFor(ctx); err != nil {
+				return err
+			}
+		}
+		if err := cl.SnapshotService(sn).Remove(ctx, target); err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("remove snapshot %s from %s: %w", target, sn, err)
 		}
 		return nil
 	},
