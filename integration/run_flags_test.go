@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -242,4 +243,62 @@ func TestRunFlags(t *testing.T) {
 			t.Fatalf("containers left: %q", out)
 		}
 	})
+}
+
+// TestUserNamespace: --uidmap/--gidmap run the container in a user
+// namespace over a copy of the image owned by the mapped ids, shared by
+// the containers of one mapping and collected after the last; Debian's
+// ctr gets the same from our daemon.
+func TestUserNamespace(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	d := newDaemon(t, "")
+	d.ctr("images", "import", busyboxArchive(t, "oci"))
+	maps := []string{"--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"}
+	script := `cat /proc/self/uid_map; stat -c "owner %u:%g" /bin/busybox; touch /tmp/x && echo wrote`
+	for _, ctr := range []func(...string) string{d.ctr, d.dctr} {
+		out := ctr(append(append([]string{"run", "--rm"}, maps...), busyboxRef, "userns", "sh", "-c", script)...)
+		mustContain(t, out, "owner 0:0", "wrote")
+		if f := strings.Fields(strings.SplitN(out, "\n", 2)[0]); strings.Join(f, " ") != "0 100000 65536" {
+			t.Errorf("uid_map %q", f)
+		}
+	}
+	// Two containers of the same mapping share the shifted copy; from
+	// the host its files belong to the mapped ids.
+	for _, id := range []string{"un1", "un2"} {
+		d.ctr(append(append([]string{"run", "-d"}, maps...), busyboxRef, id, "sleep", "1000")...)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/root/bin/busybox", taskPid(t, d, "un1")), &st); err != nil || st.Uid != 100000 || st.Gid != 100000 {
+		t.Errorf("host sees the image's busybox as %d:%d (%v), want 100000:100000", st.Uid, st.Gid, err)
+	}
+	copies := 0
+	for _, row := range tableRows(d.ctr("snapshots", "ls")) {
+		if strings.HasSuffix(row[0], "-100000-100000") {
+			copies++
+		}
+	}
+	if copies != 1 {
+		t.Errorf("%d shifted copies listed, want 1:\n%s", copies, d.ctr("snapshots", "ls"))
+	}
+	for _, id := range []string{"un1", "un2"} {
+		d.ctr("t", "rm", "-f", id)
+		d.ctr("c", "rm", id)
+	}
+	waitFor(t, func() bool { return !strings.Contains(d.ctr("snapshots", "ls"), "-100000-100000") })
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--uidmap", "0:100000:65536"}, "must be given together"},
+		{[]string{"--uidmap", "0:100000", "--gidmap", "0:100000:65536"}, "container-id:host-id:size"},
+		{[]string{"--uidmap", "0:100000:0", "--gidmap", "0:100000:65536"}, "size must be at least 1"},
+		{[]string{"--uidmap", "10:1:5", "--gidmap", "10:1:5"}, "not supported"},
+	} {
+		out, err := d.ctrErr(append(append([]string{"run", "--rm"}, tc.args...), busyboxRef, "badns", "true")...)
+		mustFail(t, out, err, tc.want)
+	}
+	if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left: %q", out)
+	}
 }

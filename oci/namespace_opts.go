@@ -55,3 +55,28 @@ func WithLinuxNamespace(ns specs.LinuxNamespace) SpecOpts {
 		return nil
 	}
 }
+
+// WithUserNamespace runs the container in a new user namespace with
+// these uid and gid mappings, added to any the spec has (containerd's
+// ctr --uidmap/--gidmap). A user namespace the spec joins by path is
+// kept as it is: the mappings are then that namespace's, and giving more
+// is an error.
+func WithUserNamespace(uidMaps, gidMaps []specs.LinuxIDMapping) SpecOpts {
+	return func(_ context.Context, _ *ContainerInfo, s *specs.Spec) error {
+		if len(uidMaps) == 0 || len(gidMaps) == 0 {
+			return fmt.Errorf("a user namespace needs both uid and gid mappings: %w", errdefs.ErrInvalidArgument)
+		}
+		ensureLinux(s)
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == specs.UserNamespace && ns.Path != "" {
+				return fmt.Errorf("user namespace %s is joined, its mappings are its own: %w", ns.Path, errdefs.ErrInvalidArgument)
+			}
+		}
+		if err := WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace})(context.Background(), nil, s); err != nil {
+			return err
+		}
+		s.Linux.UIDMappings = append(s.Linux.UIDMappings, uidMaps...)
+		s.Linux.GIDMappings = append(s.Linux.GIDMappings, gidMaps...)
+		return nil
+	}
+}

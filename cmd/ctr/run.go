@@ -29,6 +29,8 @@ var runFlags = []cli.Flag{
 	&cli.StringFlag{Name: "runc-binary", Usage: "specify runc-compatible binary"},
 	&cli.StringFlag{Name: "runc-root", Usage: "specify runc-compatible root"},
 	&cli.BoolFlag{Name: "runc-systemd-cgroup", Usage: "start runc with systemd cgroup manager"},
+	&cli.StringFlag{Name: "uidmap", Usage: "run inside a user namespace with the specified UID mapping range; specified with the format `container-uid:host-uid:length`"},
+	&cli.StringFlag{Name: "gidmap", Usage: "run inside a user namespace with the specified GID mapping range; specified with the format `container-gid:host-gid:length`"},
 }
 
 // moreContainerFlags complete the container flags shared with `create`.

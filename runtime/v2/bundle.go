@@ -1,13 +1,17 @@
 package v2
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/identifiers"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Bundle is a task's folder under the runtime's state dir:
@@ -50,6 +54,10 @@ func newBundle(ctx context.Context, state, ns, id string, spec []byte) (*Bundle,
 		return nil, fmt.Errorf("create bundle: %w", err)
 	}
 	b := &Bundle{ID: id, Namespace: ns, Path: path}
+	if err := openToUserNamespaceRoot(path, spec); err != nil {
+		b.Delete()
+		return nil, err
+	}
 	if err := os.Mkdir(filepath.Join(path, "rootfs"), 0o711); err != nil {
 		b.Delete()
 		return nil, fmt.Errorf("create rootfs dir: %w", err)
@@ -59,6 +67,36 @@ func newBundle(ctx context.Context, state, ns, id string, spec []byte) (*Bundle,
 		return nil, fmt.Errorf("write config.json: %w", err)
 	}
 	return b, nil
+}
+
+// openToUserNamespaceRoot lets the root of a container in a new user
+// namespace through the bundle folder to its rootfs, as containerd does:
+// runc mounts the rootfs from inside the namespace, as a host id that
+// mode 0700 keeps out. The folder's group becomes the host gid of the
+// container's gid 0, with search permission only (0710).
+func openToUserNamespaceRoot(path string, spec []byte) error {
+	// Most specs have no mappings; they are not parsed.
+	if !bytes.Contains(spec, []byte(`"gidMappings"`)) {
+		return nil
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return fmt.Errorf("read spec: %w: %w", err, errdefs.ErrInvalidArgument)
+	}
+	if s.Linux == nil || !slices.ContainsFunc(s.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+		return ns.Type == specs.UserNamespace && ns.Path == ""
+	}) {
+		return nil
+	}
+	for _, m := range s.Linux.GIDMappings {
+		if m.ContainerID == 0 && m.Size > 0 {
+			if err := os.Chown(path, -1, int(m.HostID)); err != nil {
+				return fmt.Errorf("bundle group for the user namespace: %w", err)
+			}
+			return os.Chmod(path, 0o710)
+		}
+	}
+	return nil
 }
 
 // loadBundle returns the existing bundle for ns/id.
