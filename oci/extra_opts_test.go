@@ -226,3 +226,36 @@ func TestWithRdtAndApparmor(t *testing.T) {
 		t.Errorf("apparmor profile %q", s.Process.ApparmorProfile)
 	}
 }
+
+func TestWithUserNamespace(t *testing.T) {
+	u := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	g := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+	s := genSpec(t, WithUserNamespace(u, g))
+	n := 0
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace {
+			n++
+		}
+	}
+	if n != 1 || len(s.Linux.UIDMappings) != 1 || s.Linux.UIDMappings[0] != u[0] || s.Linux.GIDMappings[0] != g[0] {
+		t.Fatalf("namespaces %+v uid %+v gid %+v", s.Linux.Namespaces, s.Linux.UIDMappings, s.Linux.GIDMappings)
+	}
+	for _, tc := range []struct {
+		name string
+		opts []SpecOpts
+	}{
+		{"no gid mapping", []SpecOpts{WithUserNamespace(u, nil)}},
+		{"joined", []SpecOpts{WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/proc/1/ns/user"}), WithUserNamespace(u, g)}},
+	} {
+		s := genSpec(t)
+		var err error
+		for _, o := range tc.opts {
+			if err = o(nsCtx(), &ContainerInfo{}, s); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, errdefs.ErrInvalidArgument) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
