@@ -98,6 +98,8 @@ type process struct {
 	// goroutine has not yet run would be dropped with the output it was
 	// about to read.
 	shimOpened bool
+	// unstarted: made by NewTask here and not started yet.
+	unstarted bool
 }
 
 // Task is the init process of a container.
@@ -157,7 +159,7 @@ func (ct *Container) NewTask(ctx context.Context, ioCreate cio.Creator, opts ...
 		return nil, errdefs.FromGRPC(err)
 	}
 	cio.Release(i)
-	return &Task{process{c: ct.c, taskID: ct.id, pid: r.Pid, io: i, shimOpened: true}}, nil
+	return &Task{process{c: ct.c, taskID: ct.id, pid: r.Pid, io: i, shimOpened: true, unstarted: true}}, nil
 }
 
 // Task loads the container's existing task; with attach, it re-opens the
@@ -209,6 +211,7 @@ func (p *process) Start(ctx context.Context) error {
 	}
 	p.pid = r.Pid
 	p.shimOpened = true
+	p.unstarted = false
 	if p.io != nil {
 		// An exec's process is made by runc exec, at start.
 		cio.Release(p.io)
@@ -298,6 +301,15 @@ func (p *process) closeIO() {
 // its exit status.
 func (t *Task) Delete(ctx context.Context) (*ExitStatus, error) {
 	ctx = t.c.withNamespace(ctx)
+	if t.unstarted && t.io != nil {
+		// Never started (its start was not wanted after all): runc's
+		// init, waiting to exec the process, holds the other ends of the
+		// streams until the delete kills it, and has written nothing of
+		// the process's. Waiting for the streams to end would wait for
+		// ever; they are closed instead.
+		t.io.Cancel()
+		t.io.Close()
+	}
 	t.waitIO()
 	r, err := t.c.TaskService().Delete(ctx, &tasksapi.DeleteTaskRequest{ContainerId: t.taskID})
 	t.closeIO()

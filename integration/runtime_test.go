@@ -377,6 +377,15 @@ func TestShimKilled(t *testing.T) {
 // findShimPid finds the shim process serving container id.
 func findShimPid(t *testing.T, id string) int {
 	t.Helper()
+	if pid := shimPid(id); pid != 0 {
+		return pid
+	}
+	t.Fatalf("no shim found for %s", id)
+	return 0
+}
+
+// shimPid is the pid of a live shim started for task id, or 0.
+func shimPid(id string) int {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
@@ -388,12 +397,13 @@ func findShimPid(t *testing.T, id string) int {
 		if len(args) > 0 && strings.Contains(args[0], "containerd-shim") {
 			for i, a := range args {
 				if a == "-id" && i+1 < len(args) && args[i+1] == id {
-					return pid
+					if st, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); !strings.Contains(string(st), ") Z ") {
+						return pid
+					}
 				}
 			}
 		}
 	}
-	t.Fatalf("no shim found for %s", id)
 	return 0
 }
 

@@ -122,7 +122,7 @@ var containerRestoreCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		return startTask(ctx, c, ct, spec.Process != nil && spec.Process.Terminal, false, false)
+		return startTask(ctx, c, ct, spec.Process != nil && spec.Process.Terminal, false, false, nil)
 	},
 }
 

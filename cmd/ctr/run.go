@@ -29,6 +29,7 @@ var runFlags = []cli.Flag{
 	&cli.StringFlag{Name: "runc-binary", Usage: "specify runc-compatible binary"},
 	&cli.StringFlag{Name: "runc-root", Usage: "specify runc-compatible root"},
 	&cli.BoolFlag{Name: "runc-systemd-cgroup", Usage: "start runc with systemd cgroup manager"},
+	&cli.BoolFlag{Name: "cni", Usage: "enable cni networking for the container"},
 	&cli.StringFlag{Name: "uidmap", Usage: "run inside a user namespace with the specified UID mapping range; specified with the format `container-uid:host-uid:length`"},
 	&cli.StringFlag{Name: "gidmap", Usage: "run inside a user namespace with the specified GID mapping range; specified with the format `container-gid:host-gid:length`"},
 }
@@ -88,6 +89,16 @@ var runCommand = &cli.Command{
 		if c.Bool("rm") && c.Bool("detach") {
 			return errors.New("flags --detach and --rm cannot be specified together")
 		}
+		var network *cniNetwork
+		if c.Bool("cni") {
+			if c.Bool("net-host") {
+				return errors.New("--cni and --net-host cannot be used together")
+			}
+			var err error
+			if network, err = loadCNI(c.String("namespace")); err != nil {
+				return err
+			}
+		}
 		cl, ctx, cancel, err := newClient(c)
 		if err != nil {
 			return err
@@ -97,7 +108,7 @@ var runCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		err = startTask(ctx, c, ct, c.Bool("tty"), c.Bool("detach"), c.Bool("rm"))
+		err = startTask(ctx, c, ct, c.Bool("tty"), c.Bool("detach"), c.Bool("rm"), network)
 		if err != nil && c.Bool("rm") {
 			if _, ok := err.(cli.ExitCoder); !ok {
 				// A task that never ran leaves its container behind

@@ -281,14 +281,14 @@ var taskStartCommand = &cli.Command{
 				return err
 			}
 			tty := spec.Process != nil && spec.Process.Terminal
-			return startTask(ctx, c, ct, tty, c.Bool("detach"), false)
+			return startTask(ctx, c, ct, tty, c.Bool("detach"), false, nil)
 		})
 	},
 }
 
 // startTask creates and starts the container's task; detached it returns
 // at once, attached it exits with the task's code.
-func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, detach, rm bool) error {
+func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, detach, rm bool, network *cniNetwork) error {
 	var stdin stdinCloser
 	ioc, err := ioCreator(c, tty, detach, &stdin)
 	if err != nil {
@@ -297,6 +297,19 @@ func startTask(ctx context.Context, c *cli.Context, ct *client.Container, tty, d
 	task, err := ct.NewTask(ctx, ioc)
 	if err != nil {
 		return err
+	}
+	if network != nil {
+		if err := network.setup(ctx, ct, task); err != nil {
+			task.Delete(context.WithoutCancel(ctx))
+			return err
+		}
+		if !detach {
+			defer func() {
+				if err := network.teardown(context.WithoutCancel(ctx), ct); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "ctr: %v\n", err)
+				}
+			}()
+		}
 	}
 	if detach {
 		if err := task.Start(ctx); err != nil {
