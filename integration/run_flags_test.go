@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // statusField is a field of /proc/<pid>/status as printed by cat.
@@ -322,12 +324,17 @@ func TestRunCNI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "net.d", "10-test.conflist"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctr := func(args ...string) (string, error) {
-		cmd := exec.Command(filepath.Join(binDir, "ctr"), append([]string{"--address", d.Address}, args...)...)
-		cmd.Env = append(os.Environ(), "NETCONFPATH="+filepath.Join(dir, "net.d"), "CNI_PATH=/usr/lib/cni")
+	// A minute each: a run that hangs (a never-started task's delete once
+	// did) fails the test instead of stalling the suite.
+	ctrEnv := func(env []string, args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(binDir, "ctr"), append([]string{"--address", d.Address}, args...)...)
+		cmd.Env = append(append(os.Environ(), "NETCONFPATH="+filepath.Join(dir, "net.d"), "CNI_PATH=/usr/lib/cni"), env...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	ctr := func(args ...string) (string, error) { return ctrEnv(nil, args...) }
 	leases := func() []string {
 		ents, _ := os.ReadDir(filepath.Join(dir, "ipam", "berthtest"))
 		var ips []string
@@ -368,10 +375,8 @@ func TestRunCNI(t *testing.T) {
 		{"NETCONFPATH=" + filepath.Join(dir, "nothing-here"), "cni configuration directory"},
 		{"CNI_PATH=" + dir, "not found"},
 	} {
-		cmd := exec.Command(filepath.Join(binDir, "ctr"), "--address", d.Address, "run", "--rm", "--cni", busyboxRef, "cnibad", "true")
-		cmd.Env = append(os.Environ(), "NETCONFPATH="+filepath.Join(dir, "net.d"), "CNI_PATH=/usr/lib/cni", tc.env)
-		out, err := cmd.CombinedOutput()
-		mustFail(t, string(out), err, tc.want)
+		out, err := ctrEnv([]string{tc.env}, "run", "--rm", "--cni", busyboxRef, "cnibad", "true")
+		mustFail(t, out, err, tc.want)
 	}
 	if out := d.ctr("c", "ls", "-q"); strings.Contains(out, "cnibad") {
 		t.Fatalf("container left after a failed --cni run: %q", out)
