@@ -77,17 +77,26 @@ func descriptorFromProto(d *apitypes.Descriptor) ocispec.Descriptor {
 // (unpack.go); nil means images must already be unpacked.
 var EnsureUnpacked func(ctx context.Context, c *Client, img ImageRuntimeInfo, snapshotter string) error
 
+// snapshotterOrDefault is the container's snapshotter, the namespace's
+// default (then recorded) when none is set.
+func (info *ContainerInfo) snapshotterOrDefault(ctx context.Context, c *Client) (string, error) {
+	if info.Snapshotter == "" {
+		sn, err := c.DefaultSnapshotterFor(ctx)
+		if err != nil {
+			return "", err
+		}
+		info.Snapshotter = sn
+	}
+	return info.Snapshotter, nil
+}
+
 // WithNewSnapshot prepares a writable snapshot named key on top of the
 // image's root file system for the container, unpacking first if needed.
 func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
 	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
-		sn := info.Snapshotter
-		if sn == "" {
-			var err error
-			if sn, err = c.DefaultSnapshotterFor(ctx); err != nil {
-				return err
-			}
-			info.Snapshotter = sn
+		sn, err := info.snapshotterOrDefault(ctx, c)
+		if err != nil {
+			return err
 		}
 		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
 		prepare := func() (*snapshotsapi.PrepareSnapshotResponse, error) {

@@ -28,13 +28,9 @@ import (
 // takes it when no container's snapshot is on top of it any more.
 func WithRemappedSnapshot(key string, img ImageRuntimeInfo, uid, gid uint32) NewContainerOpts {
 	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
-		sn := info.Snapshotter
-		if sn == "" {
-			var err error
-			if sn, err = c.DefaultSnapshotterFor(ctx); err != nil {
-				return err
-			}
-			info.Snapshotter = sn
+		sn, err := info.snapshotterOrDefault(ctx, c)
+		if err != nil {
+			return err
 		}
 		ctx = c.withNamespace(ctx)
 		s := c.SnapshotService(sn)
