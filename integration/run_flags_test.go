@@ -291,6 +291,21 @@ func TestUserNamespace(t *testing.T) {
 	}
 	waitFor(t, func() bool { return !strings.Contains(d.ctr("snapshots", "ls"), "-100000-100000") })
 
+	// A --rootfs of the caller's is used as it is, owners already shifted.
+	rootfs := filepath.Join(t.TempDir(), "rootfs")
+	for _, dir := range []string{"bin", "proc", "dev", "sys", "tmp"} {
+		os.MkdirAll(filepath.Join(rootfs, dir), 0o755)
+	}
+	data, _ := os.ReadFile("/bin/busybox")
+	os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), data, 0o755)
+	os.Symlink("busybox", filepath.Join(rootfs, "bin", "sh"))
+	for dir := rootfs; dir != filepath.Clean(os.TempDir()) && dir != "/"; dir = filepath.Dir(dir) {
+		os.Chmod(dir, 0o755) // the mapped root must reach it
+	}
+	filepath.Walk(rootfs, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 100000, 100000) })
+	out := d.ctr(append(append([]string{"run", "--rm", "--rootfs"}, maps...), rootfs, "unroot", "sh", "-c", script)...)
+	mustContain(t, out, "owner 0:0", "wrote")
+
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -113,6 +113,15 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 	}
 	if c.Bool("rootfs") {
 		specOpts = append(specOpts, oci.WithRootFSPath(ref))
+		// A root file system of the caller's is used as it is: in a user
+		// namespace its owners are the caller's to have shifted.
+		userns, err := userNamespaceOpt(c)
+		if err != nil {
+			return nil, err
+		}
+		if userns != nil {
+			specOpts = append(specOpts, userns.opt)
+		}
 	} else {
 		o, so, err := imageContainerOpts(ctx, c, cl, ref, id)
 		if err != nil {
