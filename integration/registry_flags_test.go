@@ -37,6 +37,8 @@ func TestRegistryFlags(t *testing.T) {
 	}
 	hd := []string{"--hosts-dir", hostsDir}
 	ca := append([]string{"--tlscacert", reg.CAFile}, hd...)
+	// The subtests pull what this pushes, so each also runs alone.
+	d.ctr(append(append([]string{"images", "push"}, ca...), ref)...)
 
 	t.Run("tlscacert", func(t *testing.T) {
 		out, err := d.ctrErr(append(append([]string{"images", "push"}, hd...), ref)...)
