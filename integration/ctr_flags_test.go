@@ -87,9 +87,9 @@ func TestCtrFlagsMatchContainerd(t *testing.T) {
 		if len(missing) > 0 {
 			t.Errorf("ctr %s: missing %s", name, strings.Join(missing, " "))
 		}
-		if len(path) > 0 && len(ourFlags) == 0 {
-			if out, err := runCmd(ours, append(append([]string{}, path...), "--help")...); err != nil {
-				t.Errorf("ctr %s: no such command: %v\n%s", name, err, out)
+		if len(path) > 0 {
+			if out, _ := runCmd(ours, append(append([]string{}, path...), "--help")...); !strings.Contains(out, "   ctr "+name+" ") {
+				t.Errorf("ctr %s: no such command:\n%s", name, out)
 			}
 		}
 		for _, c := range theirCommands {
