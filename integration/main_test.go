@@ -249,6 +249,20 @@ func cleanupState(state, address string) {
 					exec.Command("runc", "--root", root, "delete", "-f", c.ID).Run()
 				}
 			}
+			// The namespace's runc root, if nothing is left in it (runc
+			// makes it again when needed).
+			os.Remove(root)
+		}
+	}
+	// A shim killed here leaves its socket (outside state) behind; each
+	// bundle's address file names it.
+	addrs, _ := filepath.Glob(filepath.Join(state, "*", "*", "*", "address"))
+	for _, a := range addrs {
+		if b, err := os.ReadFile(a); err == nil {
+			sock := strings.TrimPrefix(strings.TrimSpace(string(b)), "unix://")
+			if strings.HasPrefix(sock, "/run/berth/s/") || strings.HasPrefix(sock, "/run/containerd/s/") {
+				os.Remove(sock)
+			}
 		}
 	}
 	cleanupMounts(state)
