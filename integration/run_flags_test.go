@@ -155,8 +155,8 @@ func TestRunFlags(t *testing.T) {
 			t.Skip("no runc")
 		}
 		dir := t.TempDir()
-		// Runs before the folder's removal: runc's delete, which the shim
-		// runs after answering, must be done with its root there first.
+		// Runs before the folder's removal, also when the test fails
+		// early: runc's delete must be done with its root there first.
 		t.Cleanup(func() { waitFor(t, func() bool { return shimPid("wrapped") == 0 }) })
 		log := filepath.Join(dir, "calls.log")
 		wrapper := filepath.Join(dir, "runc-wrapper")
@@ -167,6 +167,9 @@ func TestRunFlags(t *testing.T) {
 		runcRoot := filepath.Join(dir, "runc-root")
 		out := d.ctr("run", "--rm", "--rootfs", "--runc-binary", wrapper, "--runc-root", runcRoot, "--no-pivot", rootfs, "wrapped", "echo", "via wrapper")
 		mustContain(t, out, "via wrapper")
+		// runc delete runs after the delete's reply; the shim exits once
+		// it is done.
+		waitFor(t, func() bool { return shimPid("wrapped") == 0 })
 		b, err := os.ReadFile(log)
 		if err != nil {
 			t.Fatalf("wrapper never ran: %v", err)
