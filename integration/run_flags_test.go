@@ -177,6 +177,63 @@ func TestRunFlags(t *testing.T) {
 		mustContain(t, string(b), "create", "--no-pivot", "start", "delete", "--root "+runcRoot)
 	})
 
+	t.Run("runtime-config-path", func(t *testing.T) {
+		runc, err := exec.LookPath("runc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		t.Cleanup(func() {
+			waitFor(t, func() bool { return shimPid("cfgours") == 0 && shimPid("cfgtheirs") == 0 })
+		})
+		log := filepath.Join(dir, "calls.log")
+		wrapper := filepath.Join(dir, "runc-wrapper")
+		script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", log, runc)
+		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		runcRoot := filepath.Join(dir, "runc-root")
+		cfg := filepath.Join(dir, "runc.toml")
+		// containerd's CRI spelling of the keys and its JSON spelling both work.
+		body := fmt.Sprintf("BinaryName = %q\nroot = %q\n", wrapper, runcRoot)
+		if err := os.WriteFile(cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Stored on the container: create, then task start, honours it.
+		d.ctr("c", "create", "--rootfs", "--runtime-config-path", cfg, rootfs, "cfgours", "busybox", "echo", "via config")
+		mustContain(t, d.ctr("t", "start", "cfgours"), "via config")
+		d.ctr("c", "rm", "cfgours")
+		waitFor(t, func() bool { return shimPid("cfgours") == 0 })
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatalf("wrapper never ran: %v", err)
+		}
+		mustContain(t, string(b), "--root "+runcRoot, "create", "start", "delete")
+		os.Remove(log)
+
+		// Debian's ctr sends the same message for a runtime other than
+		// io.containerd.runc.v2.
+		requireBinary(t, "/usr/bin/ctr")
+		out := d.dctr("run", "--rm", "--runtime", "io.containerd.berth.v2", "--runtime-config-path", cfg, "--rootfs", rootfs, "cfgtheirs", "/bin/busybox", "echo", "debian ctr")
+		mustContain(t, out, "debian ctr")
+		waitFor(t, func() bool { return shimPid("cfgtheirs") == 0 })
+		b, _ = os.ReadFile(log)
+		mustContain(t, string(b), "--root "+runcRoot, "create")
+
+		// A bad file fails the task's creation with the shim's reason and
+		// leaves no task behind.
+		if err := os.WriteFile(cfg, []byte("SystemdCgroups = true\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err = d.ctrErr("run", "--rm", "--rootfs", "--runtime-config-path", cfg, rootfs, "cfgbad", "true")
+		if err == nil || !strings.Contains(out, `unknown runc option "SystemdCgroups"`) {
+			t.Fatalf("bad runtime config: err %v:\n%s", err, out)
+		}
+		if out := d.ctr("t", "ls", "-q"); strings.TrimSpace(out) != "" {
+			t.Fatalf("tasks left: %q", out)
+		}
+	})
+
 	t.Run("device", func(t *testing.T) {
 		// /dev/kmsg is in no default spec; reading it needs the device, its
 		// cgroup rule and (dmesg_restrict) CAP_SYSLOG.
@@ -236,6 +293,9 @@ func TestRunFlags(t *testing.T) {
 			{[]string{"--apparmor-profile", ""}, "apparmor profile"},
 			{[]string{"--runc-systemd-cgroup"}, "requires --cgroup"},
 			{[]string{"--runtime", "io.containerd.other.v1", "--runc-binary", "/bin/true"}, "only supported"},
+			{[]string{"--runtime-config-path", "/berth-no-such.toml"}, "no such file"},
+			{[]string{"--runtime-config-path", "/etc"}, "not a regular file"},
+			{[]string{"--runtime-config-path", "/etc/hostname", "--runc-root", "/tmp/x"}, "cannot be combined"},
 		} {
 			args := append(append([]string{"run", "--rm", "--rootfs"}, tc.args...), rootfs, "bad", "true")
 			out, err := d.ctrErr(args...)

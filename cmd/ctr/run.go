@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/berth-containers/berth/api/runtime/runc/options"
+	runtimeoptions "github.com/berth-containers/berth/api/runtime/runtimeoptions/v1"
 	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/typeurl"
@@ -48,8 +50,8 @@ var moreContainerFlags = []cli.Flag{
 	&cli.StringFlag{Name: "snapshotter", Usage: "snapshotter name", EnvVars: []string{"BERTH_SNAPSHOTTER", "CONTAINERD_SNAPSHOTTER"}},
 	&cli.StringFlag{Name: "platform", Usage: "run image for specific platform"},
 	&cli.StringFlag{Name: "config", Aliases: []string{"c"}, Usage: "path to the runtime-specific spec config file"},
+	&cli.StringFlag{Name: "runtime-config-path", Usage: "optional runtime config path: a TOML file of runc options (BinaryName, Root, SystemdCgroup, …) the shim reads when the task starts"},
 	&cli.BoolFlag{Name: "seccomp", Usage: "enable the default seccomp profile"},
-	&cli.BoolFlag{Name: "pull", Usage: "pull the image first if it is not present"},
 	&cli.StringSliceFlag{Name: "snapshotter-label", Usage: "labels added to the new snapshot for this container"},
 	&cli.StringSliceFlag{Name: "annotation", Usage: "specify additional OCI annotations (e.g. foo=bar)"},
 	&cli.StringSliceFlag{Name: "with-ns", Usage: "specify existing Linux namespaces to join at container runtime (format '<nstype>:<path>')"},
@@ -305,7 +307,25 @@ func parseKeyValues(name string, args []string) (map[string]string, error) {
 func runcOptions(c *cli.Context, runtime string) (*anypb.Any, error) {
 	binary, root := c.String("runc-binary"), c.String("runc-root")
 	systemd, noPivot := c.Bool("runc-systemd-cgroup"), c.Bool("no-pivot")
-	if binary == "" && root == "" && !systemd && !noPivot {
+	runcFlags := binary != "" || root != "" || systemd || noPivot
+	if p := c.String("runtime-config-path"); p != "" {
+		// The shim reads the file (as containerd's non-runc shims do), so
+		// it must be absolute; checking it here fails early and clearly.
+		if runcFlags {
+			return nil, errors.New("--runtime-config-path cannot be combined with --runc-binary, --runc-root, --runc-systemd-cgroup or --no-pivot")
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("--runtime-config-path: %w", err)
+		} else if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("--runtime-config-path %s: not a regular file", abs)
+		}
+		return typeurl.MarshalAny(&runtimeoptions.Options{ConfigPath: abs})
+	}
+	if !runcFlags {
 		return nil, nil
 	}
 	if runtime != client.DefaultRuntime && runtime != "io.containerd.berth.v2" {

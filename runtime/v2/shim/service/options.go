@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/berth-containers/berth/api/runtime/runc/options"
+	runtimeoptions "github.com/berth-containers/berth/api/runtime/runtimeoptions/v1"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/typeurl"
 	"github.com/berth-containers/berth/runtime/v2/shim/runc"
@@ -24,12 +25,20 @@ const (
 	RuncLogFile = "log.json"
 )
 
-// DecodeOptions reads containerd.runc.v1.Options from an Any; nil or empty
-// is the defaults.
+// DecodeOptions reads containerd.runc.v1.Options from an Any, or from the
+// file or body a runtimeoptions.v1.Options names; nil or empty is the
+// defaults.
 func DecodeOptions(a *anypb.Any) (*options.Options, error) {
 	opts := &options.Options{}
 	if a == nil || (a.TypeUrl == "" && len(a.Value) == 0) {
 		return opts, nil
+	}
+	if typeurl.Is(a, &runtimeoptions.Options{}) {
+		ro := &runtimeoptions.Options{}
+		if err := typeurl.UnmarshalTo(a, ro); err != nil {
+			return nil, fmt.Errorf("runtime options: %w", err)
+		}
+		return optionsFromConfig(ro)
 	}
 	if err := typeurl.UnmarshalTo(a, opts); err != nil {
 		return nil, fmt.Errorf("runtime options: %w", err)
