@@ -13,11 +13,8 @@ import (
 // when another goes missing, and when one of these appears (then it
 // leaves this list and the README).
 var missingFlags = map[string][]string{
-	"containers create": {"--apparmor-default-profile", "--gpus", "--runtime-config-path"},
-	"run":               {"--apparmor-default-profile", "--gpus", "--remap-labels", "--runtime-config-path"},
-	"content active":    {"--root"},
-	"images mount":      {"--hosts-dir", "--http-dump", "--http-trace", "--label", "--plain-http", "--refresh", "--skip-verify", "--tlscacert", "--tlscert", "--tlskey", "--user"},
-	"images unmount":    {"--hosts-dir", "--http-dump", "--http-trace", "--label", "--plain-http", "--refresh", "--skip-verify", "--tlscacert", "--tlscert", "--tlskey", "--user"},
+	"containers create": {"--apparmor-default-profile", "--gpus"},
+	"run":               {"--apparmor-default-profile", "--gpus", "--remap-labels"},
 }
 
 var (

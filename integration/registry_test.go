@@ -597,6 +597,10 @@ func TestRegistryResume(t *testing.T) {
 			t.Fatalf("pull through a stalled proxy succeeded:\n%s", out)
 		}
 		mustContain(t, d.ctr("-n", "interrupted", "content", "active"), "layer-sha256:")
+		// Read from the disk, the same ingest (any namespace's).
+		mustContain(t, d.ctr("content", "active", "--root", filepath.Join(d.Root, "io.containerd.content.v1.content"), "layer-sha256"), "layer-sha256:")
+		out, err = d.ctrErr("content", "active", "--root", t.TempDir())
+		mustFail(t, out, err, "not a content store")
 		proxy.mu.Lock()
 		proxy.reqs = nil
 		proxy.mu.Unlock()

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/berth-containers/berth/content"
+	"github.com/berth-containers/berth/content/local"
 	"github.com/berth-containers/berth/pkg/errdefs"
 )
 
@@ -26,11 +29,15 @@ var contentCommand = &cli.Command{
 	Usage: "manage content",
 	Subcommands: []*cli.Command{
 		{
-			Name:        "active",
-			Usage:       "display active transfers",
-			Flags:       []cli.Flag{&cli.DurationFlag{Name: "timeout", Aliases: []string{"t"}, Usage: "total timeout for fetch", EnvVars: []string{"CONTAINERD_FETCH_TIMEOUT"}}},
-			ArgsUsage:   "[flags] [<regexp>]",
-			Description: "display the ongoing transfers",
+			Name:  "active",
+			Usage: "display active transfers",
+			Flags: []cli.Flag{
+				&cli.DurationFlag{Name: "timeout", Aliases: []string{"t"}, Usage: "total timeout for fetch", EnvVars: []string{"CONTAINERD_FETCH_TIMEOUT"}},
+				&cli.StringFlag{Name: "root", Usage: "path to content store root: list its ingests directly, without a daemon (e.g. /var/lib/berth/io.containerd.content.v1.content)"},
+			},
+			ArgsUsage: "[flags] [<regexp>]",
+			Description: `display the ongoing transfers; with --root, those in the content store
+at that folder, of every namespace, read from the disk (the daemon need not run)`,
 			Action: func(c *cli.Context) error {
 				var match *regexp.Regexp
 				if c.NArg() > 0 {
@@ -39,14 +46,21 @@ var contentCommand = &cli.Command{
 						return err
 					}
 				}
-				cl, ctx, cancel, err := newClient(c)
-				if err != nil {
-					return err
-				}
-				defer cancel()
-				active, err := cl.ContentStore().ListStatuses(ctx)
-				if err != nil {
-					return err
+				var active []content.Status
+				if root := c.String("root"); root != "" {
+					var err error
+					if active, err = localIngests(c.Context, root); err != nil {
+						return err
+					}
+				} else {
+					cl, ctx, cancel, err := newClient(c)
+					if err != nil {
+						return err
+					}
+					defer cancel()
+					if active, err = cl.ContentStore().ListStatuses(ctx); err != nil {
+						return err
+					}
 				}
 				tw := contentTabWriter(os.Stdout)
 				fmt.Fprintln(tw, "REF\tSIZE\tAGE\t")
@@ -264,4 +278,20 @@ var contentCommand = &cli.Command{
 			},
 		},
 	},
+}
+
+// localIngests lists the ingests of the content store at root on disk.
+// It only reads: a folder that is not a content store is refused before
+// anything could be created in it.
+func localIngests(ctx context.Context, root string) ([]content.Status, error) {
+	for _, sub := range []string{"ingest", filepath.Join("blobs", "sha256")} {
+		if st, err := os.Stat(filepath.Join(root, sub)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--root %s: not a content store (no %s folder)", root, sub)
+		}
+	}
+	cs, err := local.NewStore(root)
+	if err != nil {
+		return nil, err
+	}
+	return cs.ListStatuses(ctx)
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/berth-containers/berth/mount"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/leases"
+	"github.com/berth-containers/berth/pkg/platforms"
+	"github.com/berth-containers/berth/pkg/reference"
 	"github.com/berth-containers/berth/snapshots"
 )
 
@@ -30,12 +32,13 @@ var imageMountCommand = &cli.Command{
 	ArgsUsage: "[flags] <ref> <target>",
 	Description: `Mount an image's root file system at the target directory, read-only
 unless --rw (then changes go to a snapshot of its own). The image is unpacked
-first if it is not. Undo with 'ctr images unmount [--rm] <target>'.`,
-	Flags: []cli.Flag{
+first if it is not; an image not in the store is pulled first, with the
+registry flags and --label. Undo with 'ctr images unmount [--rm] <target>'.`,
+	Flags: append(mountRegistryFlags(),
 		snapshotterFlag,
 		&cli.BoolFlag{Name: "rw", Usage: "enable write support on the mount"},
 		&cli.StringFlag{Name: "platform", Usage: "mount the image for the specified platform"},
-	},
+	),
 	Action: func(c *cli.Context) error {
 		ref, target := c.Args().Get(0), c.Args().Get(1)
 		if ref == "" {
@@ -73,6 +76,9 @@ first if it is not. Undo with 'ctr images unmount [--rm] <target>'.`,
 			}
 		}
 		img, err := cl.ResolveImage(ctx, ref, platform)
+		if errdefs.IsNotFound(err) {
+			img, err = pullForMount(ctx, c, cl, ref, sn, platform)
+		}
 		if err != nil {
 			return err
 		}
@@ -104,6 +110,45 @@ first if it is not. Undo with 'ctr images unmount [--rm] <target>'.`,
 		fmt.Fprintln(c.App.Writer, target)
 		return nil
 	},
+}
+
+// mountRegistryFlags are the registry flags of containerd's images mount
+// and unmount, with --label but without the registry flags' --platform
+// (mount has a single-valued one of its own).
+func mountRegistryFlags() []cli.Flag {
+	var flags []cli.Flag
+	for _, f := range registryFlags() {
+		if f.Names()[0] != "platform" {
+			flags = append(flags, f)
+		}
+	}
+	return append(flags, &cli.StringSliceFlag{Name: "label", Usage: "labels to attach to the image (when it is pulled)"})
+}
+
+// pullForMount pulls ref, unpacked into sn for platform, with the registry
+// flags; containerd's mount takes these flags but never pulls, so an image
+// missing locally is an error there and a pull here.
+func pullForMount(ctx context.Context, c *cli.Context, cl *client.Client, ref, sn string, platform platforms.MatchComparer) (client.ImageRuntimeInfo, error) {
+	named, err := reference.ParseNormalized(ref)
+	if err != nil {
+		return client.ImageRuntimeInfo{}, fmt.Errorf("image %q is not in the store and cannot be pulled: %w", ref, err)
+	}
+	opts, err := remoteOpts(c)
+	if err != nil {
+		return client.ImageRuntimeInfo{}, err
+	}
+	opts = append(opts, client.WithPlatformMatcher(platform), client.WithPullUnpack(), client.WithPullSnapshotter(sn))
+	if l := c.StringSlice("label"); len(l) > 0 {
+		labels, err := parseLabels(l)
+		if err != nil {
+			return client.ImageRuntimeInfo{}, err
+		}
+		opts = append(opts, client.WithPullLabels(labels))
+	}
+	if _, err := cl.Pull(ctx, named.String(), opts...); err != nil {
+		return client.ImageRuntimeInfo{}, registryError(c, fmt.Errorf("image %q not found in the store, and pulling it failed: %w", ref, err))
+	}
+	return cl.ResolveImage(ctx, named.String(), platform)
 }
 
 // prepareMountSnapshot makes the snapshot named key on top of the image
@@ -149,10 +194,12 @@ var imageUnmountCommand = &cli.Command{
 	Name:      "unmount",
 	Usage:     "unmount the image from the target",
 	ArgsUsage: "[flags] <target>",
-	Flags: []cli.Flag{
+	// The registry flags are accepted, as containerd's unmount accepts
+	// them, and have nothing to do: unmount never talks to a registry.
+	Flags: append(mountRegistryFlags(),
 		&cli.BoolFlag{Name: "rm", Usage: "remove the snapshot after a successful unmount"},
 		snapshotterFlag,
-	},
+	),
 	Action: func(c *cli.Context) error {
 		target := c.Args().First()
 		if target == "" {
