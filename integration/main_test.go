@@ -206,7 +206,12 @@ func (d *daemon) dctrErr(args ...string) (string, error) {
 }
 
 func runCmd(bin string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return runCmdTimeout(2*time.Minute, bin, args...)
+}
+
+// runCmdTimeout runs bin, killed after timeout; stdout and stderr together.
+func runCmdTimeout(timeout time.Duration, bin string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out bytes.Buffer

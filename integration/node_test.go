@@ -145,9 +145,26 @@ func TestNodeSdNotify(t *testing.T) {
 		t.Fatalf("first notification %q, want READY=1", got)
 	}
 	// Ready means serving: a client gets an answer right away.
-	if out, err := runCmd(filepath.Join(binDir, "ctr"), "--address", address, "version"); err != nil {
-		t.Fatalf("ctr version after READY=1: %v\n%s", err, out)
+	ctr := func(args ...string) string {
+		t.Helper()
+		out, err := runCmdTimeout(20*time.Second, filepath.Join(binDir, "ctr"), append([]string{"--address", address}, args...)...)
+		if err != nil {
+			t.Fatalf("ctr %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
 	}
+	ctr("version")
+	// The notify socket is the daemon's: its containers neither see it nor
+	// make `runc start` wait for their READY=1 (a detached run hung so).
+	rootfs := busyboxRootfs(t)
+	ctr("run", "-d", "--rootfs", rootfs, "sd1", "sleep", "30")
+	if out := ctr("run", "--rm", "--rootfs", rootfs, "sd2", "env"); strings.Contains(out, "NOTIFY_SOCKET") {
+		t.Fatalf("the container's environment has NOTIFY_SOCKET:\n%s", out)
+	}
+	ctr("t", "kill", "-s", "SIGKILL", "sd1")
+	waitFor(t, func() bool { return strings.Contains(ctr("t", "ls"), "STOPPED") })
+	ctr("t", "rm", "sd1")
+	ctr("c", "rm", "sd1")
 	cmd.Process.Signal(syscall.SIGTERM)
 	if got := read(); !strings.Contains(got, "STOPPING=1") {
 		t.Fatalf("notification after SIGTERM %q, want STOPPING=1", got)

@@ -64,12 +64,32 @@ func (b *shimBinary) env() []string {
 // core carries at far more than any container writes; with a second P
 // each of our shims was ~0.3 MiB larger (measured), and a node has
 // hundreds of them.
+//
+// systemd's NOTIFY_SOCKET and socket-activation variables are the
+// daemon's alone: passed on, runc would hand the notify socket into every
+// container and `runc start` would wait for the container to say READY=1
+// (a `ctr run -d` under the shipped Type=notify unit hung).
 func shimEnv(address, ttrpcAddress string) []string {
-	return append(os.Environ(),
+	return append(withoutEnv(os.Environ(), "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"),
 		"GOMAXPROCS=1",
 		"TTRPC_ADDRESS="+ttrpcAddress,
 		"GRPC_ADDRESS="+address,
 	)
+}
+
+// withoutEnv is env without the variables named.
+func withoutEnv(env []string, names ...string) []string {
+	out := make([]string, 0, len(env))
+next:
+	for _, kv := range env {
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // OwnShimBinary is the name of our shim. When the configured binary is it,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/berth-containers/berth/runtime/v2/shim/reaper"
 	"golang.org/x/sys/unix"
@@ -82,9 +83,21 @@ func (r *Runc) globalArgs() []string {
 	return args
 }
 
-// cmd builds an invocation of the subcommand args[0].
+// cmd builds an invocation of the subcommand args[0]. NOTIFY_SOCKET is
+// never passed on, whoever started the shim with it: with it runc gives
+// the container the socket and `runc start` waits for its READY=1.
 func (r *Runc) cmd(args ...string) *exec.Cmd {
-	return exec.Command(r.command(), append(r.globalArgs(), args...)...)
+	cmd := exec.Command(r.command(), append(r.globalArgs(), args...)...)
+	if _, ok := os.LookupEnv("NOTIFY_SOCKET"); ok {
+		env := os.Environ()
+		cmd.Env = make([]string, 0, len(env))
+		for _, kv := range env {
+			if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+	}
+	return cmd
 }
 
 // runIO runs a subcommand whose stdio belongs to the container (create,
