@@ -63,6 +63,19 @@ func TestCtrShim(t *testing.T) {
 			t.Fatalf("state %+v, want id sh1, pid %d, status RUNNING (2), bundle %s:\n%s", st, pid, bundle, out)
 		}
 		mustContain(t, out, `"exited_at": "0001-01-01T00:00:00Z"`)
+		// runc agrees: our shim starts its containers through runc's exec
+		// FIFO rather than `runc start`, and must leave runc's state as
+		// runc start would.
+		runcRoot := "/run/berth/runc/default"
+		if usesContainerdShim(t, d) {
+			runcRoot = "/run/containerd/runc/default"
+		}
+		if rs, err := runCmd("runc", "--root", runcRoot, "state", "sh1"); err != nil || !strings.Contains(rs, `"status": "running"`) {
+			t.Fatalf("runc state of sh1: %v\n%s", err, rs)
+		}
+		if _, err := os.Lstat(filepath.Join(runcRoot, "sh1", "exec.fifo")); !os.IsNotExist(err) {
+			t.Fatalf("exec fifo left after the start: %v", err)
+		}
 		if usesContainerdShim(t, d) {
 			// Debian's ctr finds containerd's shim (not ours: it looks
 			// only in /run/containerd/s) and prints the same.

@@ -31,6 +31,9 @@ type InitConfig struct {
 	// NoPivot and NoNewKeyring are passed to runc create.
 	NoPivot      bool
 	NoNewKeyring bool
+	// StartByFifo lets Start release the init through runc's exec FIFO
+	// itself instead of running `runc start` (see runc.StartByFifo).
+	StartByFifo bool
 }
 
 // Init is a container's init process, the container itself as runc sees
@@ -119,12 +122,23 @@ func (p *Init) Create(ctx context.Context) (retErr error) {
 	return nil
 }
 
-// Start runs `runc start`: the init execs the container's command.
+// Start runs `runc start`, or does its work through the exec FIFO: the
+// init execs the container's command.
 func (p *Init) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.status != Created {
 		return fmt.Errorf("container %q: cannot start a %s process: %w", p.cfg.ID, p.statusName(), errdefs.ErrFailedPrecondition)
+	}
+	if p.cfg.StartByFifo {
+		handled, err := p.cfg.Runtime.StartByFifo(ctx, p.cfg.ID, p.pid)
+		if err != nil {
+			return err
+		}
+		if handled {
+			p.status = Running
+			return nil
+		}
 	}
 	if err := p.cfg.Runtime.Start(ctx, p.cfg.ID); err != nil {
 		return err

@@ -129,6 +129,9 @@ func (s *Service) newContainer(ctx context.Context, r *taskapi.CreateTaskRequest
 		Stdio:        process.Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
 		NoPivot:      opts.GetNoPivotRoot(),
 		NoNewKeyring: opts.GetNoNewKeyring(),
+		// Poststart hooks are runc start's to run (runc 1.2 and later),
+		// and another binary's start may work otherwise.
+		StartByFifo: opts.GetBinaryName() == "" && (spec.Hooks == nil || len(spec.Hooks.Poststart) == 0),
 	})
 	started := s.tracker.Starting()
 	tc := time.Now()
@@ -202,6 +205,9 @@ func (c *container) detachRootfs(ctx context.Context) (release func()) {
 // building (and caching for the shim's life) field tables for the spec's
 // every type: about 200 KB of heap in each shim.
 type bundleSpec struct {
+	Hooks *struct {
+		Poststart []json.RawMessage `json:"poststart,omitempty"`
+	} `json:"hooks,omitempty"`
 	Linux *struct {
 		Namespaces []specs.LinuxNamespace `json:"namespaces,omitempty"`
 	} `json:"linux,omitempty"`
