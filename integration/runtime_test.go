@@ -344,6 +344,37 @@ func TestRestartKeepsTasks(t *testing.T) {
 	assertNoBundles(t, d)
 }
 
+// TestStopKeepsTasks: a graceful stop (SIGTERM, what `systemctl stop`
+// sends under KillMode=process) leaves the tasks running and their shims
+// serving; the next daemon takes them up again.
+func TestStopKeepsTasks(t *testing.T) {
+	d := newDaemon(t, "")
+	rootfs := busyboxRootfs(t)
+	ids := []string{"s0", "s1", "s2"}
+	for _, id := range ids {
+		d.ctr("run", "-d", "--rootfs", rootfs, id, "sleep", "1000")
+	}
+	d.Stop()
+	for _, id := range ids {
+		if shimPid(id) == 0 {
+			t.Fatalf("the shim of %s went with the daemon", id)
+		}
+	}
+	d.Start()
+	if out := d.ctr("t", "ls"); strings.Count(out, "RUNNING") != len(ids) {
+		t.Fatalf("want %d RUNNING after the restart:\n%s", len(ids), out)
+	}
+	mustContain(t, d.ctr("t", "exec", "--exec-id", "after", "s1", "echo", "still here"), "still here")
+	for _, id := range ids {
+		d.ctr("t", "kill", "-s", "9", id)
+		waitFor(t, func() bool { return taskStopped(d, id) })
+		out, _ := d.ctrErr("t", "rm", id)
+		mustContain(t, out, "137")
+		d.ctr("c", "rm", id)
+	}
+	assertNoBundles(t, d)
+}
+
 func taskStopped(d *daemon, id string) bool {
 	for _, line := range strings.Split(d.ctr("t", "ls"), "\n") {
 		f := strings.Fields(line)
