@@ -18,6 +18,7 @@ import (
 	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/platforms"
+	"github.com/berth-containers/berth/snapshots"
 )
 
 // ImageRuntimeInfo is what a container needs from its image: the config
@@ -91,17 +92,24 @@ func (info *ContainerInfo) snapshotterOrDefault(ctx context.Context, c *Client) 
 }
 
 // WithNewSnapshot prepares a writable snapshot named key on top of the
-// image's root file system for the container, unpacking first if needed.
-func WithNewSnapshot(key string, img ImageRuntimeInfo) NewContainerOpts {
+// image's root file system for the container, unpacking first if needed;
+// opts may label it (snapshots.WithLabels).
+func WithNewSnapshot(key string, img ImageRuntimeInfo, opts ...snapshots.Opt) NewContainerOpts {
 	return func(ctx context.Context, c *Client, info *ContainerInfo) error {
 		sn, err := info.snapshotterOrDefault(ctx, c)
 		if err != nil {
 			return err
 		}
+		var base snapshots.Info
+		for _, o := range opts {
+			if err := o(&base); err != nil {
+				return fmt.Errorf("snapshot %q: %w", key, err)
+			}
+		}
 		snaps := snapshotsapi.NewSnapshotsClient(c.conn)
 		prepare := func() (*snapshotsapi.PrepareSnapshotResponse, error) {
 			r, err := snaps.Prepare(ctx, &snapshotsapi.PrepareSnapshotRequest{
-				Snapshotter: sn, Key: key, Parent: img.ChainID.String(),
+				Snapshotter: sn, Key: key, Parent: img.ChainID.String(), Labels: base.Labels,
 			})
 			return r, errdefs.FromGRPC(err)
 		}

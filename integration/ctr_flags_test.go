@@ -14,7 +14,7 @@ import (
 // leaves this list and the README).
 var missingFlags = map[string][]string{
 	"containers create": {"--apparmor-default-profile", "--gpus"},
-	"run":               {"--apparmor-default-profile", "--gpus", "--remap-labels"},
+	"run":               {"--apparmor-default-profile", "--gpus"},
 }
 
 var (

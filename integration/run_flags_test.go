@@ -386,6 +386,65 @@ func TestUserNamespace(t *testing.T) {
 	}
 }
 
+// TestRemapLabels: with --remap-labels the snapshotter maps the ids
+// (containerd's snapshot labels; ours mount the image idmapped) instead of
+// a chowned copy: the container's root owns its files, writes land in the
+// upper dir as the mapped ids, and no copy of the image is made. Debian's
+// ctr gets the same on native (containerd 1.6's client cannot mount an
+// idmapped overlay description itself, which its ctr does to read
+// /etc/passwd).
+func TestRemapLabels(t *testing.T) {
+	requireBinary(t, "/usr/bin/ctr")
+	d := newDaemon(t, "")
+	d.ctr("images", "import", busyboxArchive(t, "oci"))
+	maps := []string{"--uidmap", "0:100000:65536", "--gidmap", "0:200000:65536", "--remap-labels"}
+	script := `cat /proc/self/uid_map; stat -c "owner %u:%g" /bin/busybox /; touch /x && echo wrote`
+	for _, tc := range []struct {
+		name string
+		ctr  func(...string) string
+		sn   string
+	}{
+		{"ours overlay", d.ctr, "overlayfs"},
+		{"ours native", d.ctr, "native"},
+		{"debian native", d.dctr, "native"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "rl-" + strings.ReplaceAll(tc.name, " ", "-")
+			args := append(append([]string{"run", "-d", "--snapshotter", tc.sn}, maps...), busyboxRef, id, "sleep", "1000")
+			tc.ctr(args...)
+			out := d.ctr("t", "exec", "--exec-id", "check", id, "sh", "-c", script)
+			mustContain(t, out, "owner 0:0\nowner 0:0", "wrote")
+			if f := strings.Fields(strings.SplitN(out, "\n", 2)[0]); strings.Join(f, " ") != "0 100000 65536" {
+				t.Errorf("uid_map %q", f)
+			}
+			mustContain(t, d.ctr("snapshots", "--snapshotter", tc.sn, "info", id),
+				`"containerd.io/snapshot/uidmapping": "0:100000:65536"`, `"containerd.io/snapshot/gidmapping": "0:200000:65536"`)
+			var st syscall.Stat_t
+			if err := syscall.Stat(fmt.Sprintf("/proc/%d/root/bin/busybox", taskPid(t, d, id)), &st); err != nil || st.Uid != 100000 || st.Gid != 200000 {
+				t.Errorf("host sees busybox as %d:%d (%v), want 100000:200000", st.Uid, st.Gid, err)
+			}
+			if strings.Contains(d.ctr("snapshots", "--snapshotter", tc.sn, "ls"), "-100000-200000") {
+				t.Error("a shifted copy of the image was made")
+			}
+			d.ctr("t", "rm", "-f", id)
+			d.ctr("c", "rm", id)
+		})
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--remap-labels"}, "needs --uidmap and --gidmap"},
+		{[]string{"--uidmap", "1:100000:10", "--gidmap", "1:100000:10", "--remap-labels"}, "only mappings of container id 0"},
+	} {
+		out, err := d.ctrErr(append(append([]string{"run", "--rm"}, tc.args...), busyboxRef, "badrl", "true")...)
+		mustFail(t, out, err, tc.want)
+	}
+	if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+}
+
 // TestRunCNI: ctr run --cni attaches lo and the configured network (Debian's
 // CNI plugins: bridge, host-local) before the task starts; an attached run
 // releases its address when it ends, a detached one keeps it.

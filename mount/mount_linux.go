@@ -67,8 +67,17 @@ func (m *Mount) Mount(target string) error {
 			opts.flags |= unix.MS_REC
 		}
 	}
+	rest, uid, gid, idmapped, err := takeIDMaps(opts.data)
+	if err != nil {
+		return fmt.Errorf("mount %s on %q: %w", m.Type, target, err)
+	}
+	opts.data = rest
 	data := strings.Join(opts.data, ",")
-	if m.Type == "overlay" && len(data) >= pageSize() {
+	if idmapped {
+		if err := mountIDMapped(m, target, opts, uid, gid); err != nil {
+			return err
+		}
+	} else if m.Type == "overlay" && len(data) >= pageSize() {
 		if err := mountOverlayCompact(m.Source, target, opts.flags, opts.data); err != nil {
 			return err
 		}

@@ -67,6 +67,16 @@ func WithLabels(labels map[string]string) Opt {
 	}
 }
 
+// Labels a snapshotter acts on when a snapshot is created with them
+// (containerd's names): the snapshot's files are to appear owned through
+// the mapping "container-id:host-id:size", as the root file system of a
+// container in a user namespace with that mapping must (ctr run
+// --remap-labels). The overlay snapshotter does it with idmapped mounts.
+const (
+	LabelSnapshotUIDMapping = "containerd.io/snapshot/uidmapping"
+	LabelSnapshotGIDMapping = "containerd.io/snapshot/gidmapping"
+)
+
 // Snapshotter manages snapshots. Keys and names are the caller's; a
 // namespaced wrapper in metadata/ maps them to unique backend keys.
 type Snapshotter interface {

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-containers/berth/client"
 	"github.com/berth-containers/berth/oci"
 	"github.com/berth-containers/berth/pkg/platforms"
+	"github.com/berth-containers/berth/snapshots"
 )
 
 func init() {
@@ -45,9 +46,22 @@ func containerFromImage(ctx context.Context, c *cli.Context, cl *client.Client, 
 		return nil, nil, err
 	}
 	if userns == nil {
+		if c.Bool("remap-labels") {
+			return nil, nil, errors.New("--remap-labels needs --uidmap and --gidmap")
+		}
 		// User names resolve through the container's own snapshot, which
 		// the client mounts read-only for the moment it takes.
 		return []client.NewContainerOpts{client.WithSnapshotter(sn), client.WithNewSnapshot(id, img)}, specOpts, nil
+	}
+	if c.Bool("remap-labels") {
+		// The snapshotter maps the ids (ours with idmapped mounts): no
+		// copy of the image, as containerd's ctr asks with these labels.
+		labels := snapshots.WithLabels(map[string]string{
+			snapshots.LabelSnapshotUIDMapping: fmt.Sprintf("%d:%d:%d", userns.uid.ContainerID, userns.uid.HostID, userns.uid.Size),
+			snapshots.LabelSnapshotGIDMapping: fmt.Sprintf("%d:%d:%d", userns.gid.ContainerID, userns.gid.HostID, userns.gid.Size),
+		})
+		return []client.NewContainerOpts{client.WithSnapshotter(sn), client.WithNewSnapshot(id, img, labels)},
+			append(specOpts, userns.opt), nil
 	}
 	// In a user namespace the image's files must belong to its ids as
 	// mapped: a copy of the image shifted to the host ids its root maps to.

@@ -112,6 +112,9 @@ func newContainer(ctx context.Context, c *cli.Context, cl *client.Client, ref, i
 		specOpts = append(specOpts, oci.WithSpecFromFile(path))
 	}
 	if c.Bool("rootfs") {
+		if c.Bool("remap-labels") {
+			return nil, errors.New("--remap-labels asks the snapshotter to map an image's ids; a --rootfs is used as it is")
+		}
 		specOpts = append(specOpts, oci.WithRootFSPath(ref))
 		// A root file system of the caller's is used as it is: in a user
 		// namespace its owners are the caller's to have shifted.

@@ -34,6 +34,7 @@ var runFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "cni", Usage: "enable cni networking for the container"},
 	&cli.StringFlag{Name: "uidmap", Usage: "run inside a user namespace with the specified UID mapping range; specified with the format `container-uid:host-uid:length`"},
 	&cli.StringFlag{Name: "gidmap", Usage: "run inside a user namespace with the specified GID mapping range; specified with the format `container-gid:host-gid:length`"},
+	&cli.BoolFlag{Name: "remap-labels", Usage: "provide the user namespace ID remapping to the snapshotter via label options (containerd.io/snapshot/uidmapping, gidmapping) instead of a chowned copy of the image; our overlay and native snapshotters map the ids with idmapped mounts"},
 }
 
 // moreContainerFlags complete the container flags shared with `create`.

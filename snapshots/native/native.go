@@ -37,8 +37,13 @@ func (d *driver) Subdirs(snapshots.Kind) map[string]os.FileMode {
 	return map[string]os.FileMode{"fs": 0o755}
 }
 
-// Populate copies the nearest parent, which holds the whole tree.
+// Populate copies the nearest parent, which holds the whole tree. With id
+// mapping labels the copy keeps the image's owners and is mounted
+// idmapped.
 func (d *driver) Populate(ctx context.Context, s storage.Snapshot, dir string) error {
+	if _, _, _, err := storage.IDMapsFromLabels(s.Labels); err != nil {
+		return err
+	}
 	if len(s.ParentIDs) == 0 {
 		return nil
 	}
@@ -53,5 +58,5 @@ func (d *driver) Mounts(s storage.Snapshot) []mount.Mount {
 	if s.Kind == snapshots.KindView {
 		rw = "ro"
 	}
-	return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ID), Options: []string{rw, "rbind"}}}
+	return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ID), Options: append([]string{rw, "rbind"}, storage.IDMapOptions(s.Labels)...)}}
 }

@@ -77,8 +77,24 @@ func (d *driver) Subdirs(kind snapshots.Kind) map[string]os.FileMode {
 
 // Populate gives the new upper dir the owner of the parent's root, so a
 // layer unpacked for a remapped user namespace stays owned by its root.
+// With id mapping labels, the lowers are mounted idmapped and the upper dir
+// belongs to the host ids of the container's root.
 func (d *driver) Populate(ctx context.Context, s storage.Snapshot, dir string) error {
+	uid, gid, idmapped, err := storage.IDMapsFromLabels(s.Labels)
+	if err != nil {
+		return err
+	}
 	if len(s.ParentIDs) == 0 {
+		// Mounted as an idmapped bind of its own: stored as container ids.
+		return nil
+	}
+	if idmapped {
+		if s.Kind != snapshots.KindActive {
+			return nil
+		}
+		if err := os.Lchown(filepath.Join(dir, "fs"), int(uid.HostID), int(gid.HostID)); err != nil {
+			return fmt.Errorf("chown upper dir to the mapped root: %w", err)
+		}
 		return nil
 	}
 	fi, err := os.Stat(d.dirs.FSPath(s.ParentIDs[0]))
@@ -104,13 +120,14 @@ func (d *driver) Mounts(s storage.Snapshot) []mount.Mount {
 	if s.Kind == snapshots.KindView {
 		rw = "ro"
 	}
+	idmap := storage.IDMapOptions(s.Labels)
 	if len(s.ParentIDs) == 0 {
-		return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ID), Options: []string{rw, "rbind"}}}
+		return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ID), Options: append([]string{rw, "rbind"}, idmap...)}}
 	}
 	if s.Kind == snapshots.KindView && len(s.ParentIDs) == 1 {
-		return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ParentIDs[0]), Options: []string{"ro", "rbind"}}}
+		return []mount.Mount{{Type: "bind", Source: d.dirs.FSPath(s.ParentIDs[0]), Options: append([]string{"ro", "rbind"}, idmap...)}}
 	}
-	options := append([]string(nil), d.options...)
+	options := append(append([]string(nil), d.options...), idmap...)
 	if s.Kind == snapshots.KindActive {
 		options = append(options,
 			"workdir="+filepath.Join(d.dirs.Path(s.ID), "work"),

@@ -242,3 +242,63 @@ func BenchmarkPrepareCommit(b *testing.B) {
 		parent = name
 	}
 }
+
+// TestIDMapLabels: a snapshot labelled with id mappings mounts its lowers
+// idmapped (the image's root-owned files show as the mapped root's) over
+// an upper dir owned by the mapped root; bad labels create nothing.
+func TestIDMapLabels(t *testing.T) {
+	sn, root := newOverlay(t)
+	ctx := context.Background()
+	commitLayer(t, sn, "base", "", func(dir string, _ []mount.Mount) {
+		os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+		os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0::/:/bin/sh\n"), 0o644)
+	})
+	labels := snapshots.WithLabels(map[string]string{
+		snapshots.LabelSnapshotUIDMapping: "0:100000:65536",
+		snapshots.LabelSnapshotGIDMapping: "0:200000:65536",
+	})
+	mounts, err := sn.Prepare(ctx, "mapped", "base", labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if option(mounts[0], "uidmap") != "0:100000:65536" || option(mounts[0], "gidmap") != "0:200000:65536" {
+		t.Fatalf("mounts %+v lack the idmap options", mounts)
+	}
+	again, err := sn.Mounts(ctx, "mapped")
+	if err != nil || !slices.Equal(again[0].Options, mounts[0].Options) {
+		t.Fatalf("Mounts = %+v, %v; want %+v", again, err, mounts)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(option(mounts[0], "upperdir"), &st); err != nil || st.Uid != 100000 || st.Gid != 200000 {
+		t.Fatalf("upper dir owner %d:%d (%v), want 100000:200000", st.Uid, st.Gid, err)
+	}
+	dir := testsuite.MountAt(t, mounts)
+	if err := unix.Stat(filepath.Join(dir, "etc", "passwd"), &st); err != nil || st.Uid != 100000 || st.Gid != 200000 {
+		t.Fatalf("mapped file owner %d:%d (%v), want 100000:200000", st.Uid, st.Gid, err)
+	}
+	mount.UnmountAll(dir, 0)
+	if err := unix.Stat(filepath.Join(root, "snapshots", "1", "fs", "etc", "passwd"), &st); err != nil || st.Uid != 0 {
+		t.Fatalf("the layer's own file owner %d (%v), want 0", st.Uid, err)
+	}
+	// A view of one layer is an idmapped read-only bind.
+	vm, err := sn.View(ctx, "mapped-view", "base", labels)
+	if err != nil || vm[0].Type != "bind" || option(vm[0], "uidmap") != "0:100000:65536" {
+		t.Fatalf("view mounts %+v, %v", vm, err)
+	}
+
+	for _, tc := range []struct {
+		labels map[string]string
+		want   func(error) bool
+	}{
+		{map[string]string{snapshots.LabelSnapshotUIDMapping: "0:100000:65536"}, errdefs.IsInvalidArgument},
+		{map[string]string{snapshots.LabelSnapshotUIDMapping: "0:1:0", snapshots.LabelSnapshotGIDMapping: "0:1:1"}, errdefs.IsInvalidArgument},
+		{map[string]string{snapshots.LabelSnapshotUIDMapping: "1:100000:10", snapshots.LabelSnapshotGIDMapping: "1:100000:10"}, errdefs.IsNotImplemented},
+	} {
+		if _, err := sn.Prepare(ctx, "bad", "base", snapshots.WithLabels(tc.labels)); !tc.want(err) {
+			t.Errorf("labels %v: %v", tc.labels, err)
+		}
+		if _, err := sn.Stat(ctx, "bad"); !errdefs.IsNotFound(err) {
+			t.Errorf("labels %v: snapshot left: %v", tc.labels, err)
+		}
+	}
+}

@@ -16,6 +16,8 @@ type Snapshot struct {
 	Kind snapshots.Kind
 	// ParentIDs lists the ids of the parent chain, nearest first.
 	ParentIDs []uint64
+	// Labels are the snapshot's labels, for drivers that act on some.
+	Labels map[string]string
 }
 
 // IDString is the id as a path element.
@@ -77,7 +79,7 @@ func (t *Tx) CreateSnapshot(ctx context.Context, kind snapshots.Kind, key, paren
 			return Snapshot{}, fmt.Errorf("create snapshot %q: index parent: %w", key, err)
 		}
 	}
-	return Snapshot{ID: id, Kind: kind, ParentIDs: parentIDs}, nil
+	return Snapshot{ID: id, Kind: kind, ParentIDs: parentIDs, Labels: base.Labels}, nil
 }
 
 // parentChain returns the ids of key and its ancestors, key first.
@@ -107,7 +109,7 @@ func (t *Tx) GetSnapshot(ctx context.Context, key string) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, err
 	}
-	s := Snapshot{ID: r.id, Kind: r.kind}
+	s := Snapshot{ID: r.id, Kind: r.kind, Labels: r.labels}
 	if r.parent != "" {
 		if s.ParentIDs, err = t.parentChain(r.parent); err != nil {
 			return Snapshot{}, fmt.Errorf("snapshot %q: %w", key, err)
