@@ -445,6 +445,46 @@ func TestRemapLabels(t *testing.T) {
 	}
 }
 
+// TestGPUsHook: --gpus sets up containerd's hook chain — runc runs
+// `berthd oci-hook`, which fills in the container's pid and root file
+// system and runs nvidia-container-cli. A stand-in CLI records what it got
+// (no GPU here); without the CLI on PATH the run fails before anything is
+// made.
+func TestGPUsHook(t *testing.T) {
+	d := newDaemon(t, "")
+	d.ctr("images", "import", busyboxArchive(t, "oci"))
+	dir := t.TempDir()
+	log := filepath.Join(dir, "cli.log")
+	cli := filepath.Join(dir, "nvidia-container-cli")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" > %s\nfor a; do case $a in --pid=*) kill -0 ${a#--pid=} && echo alive >> %s;; esac; done\n", log, log)
+	if err := os.WriteFile(cli, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(path string, args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(binDir, "ctr"), append([]string{"--address", d.Address}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	path := dir + ":" + binDir + ":" + os.Getenv("PATH")
+	if out, err := run(path, "run", "--rm", "--gpus", "0", "--gpus", "2", busyboxRef, "gpu", "echo", "ran"); err != nil || !strings.Contains(out, "ran") {
+		t.Fatalf("run --gpus: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatalf("the CLI never ran: %v", err)
+	}
+	bundle := filepath.Join(d.State, "io.containerd.runtime.v2.task", "default", "gpu")
+	mustContain(t, string(b), "--load-kmods configure --device=0,2 --compute --compat32 --graphics --utility --video --display --pid=",
+		" "+filepath.Join(bundle, "rootfs")+"\n", "alive")
+
+	out, err := run(binDir+":"+os.Getenv("PATH"), "run", "--rm", "--gpus", "0", busyboxRef, "nogpu", "true")
+	mustFail(t, out, err, "nvidia-container-cli")
+	if out := d.ctr("c", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("containers left: %q", out)
+	}
+}
+
 // TestRunCNI: ctr run --cni attaches lo and the configured network (Debian's
 // CNI plugins: bridge, host-local) before the task starts; an attached run
 // releases its address when it ends, a detached one keeps it.

@@ -1,9 +1,11 @@
 package oci
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -256,6 +258,30 @@ func TestWithUserNamespace(t *testing.T) {
 		}
 		if !errors.Is(err, errdefs.ErrInvalidArgument) {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestWithNvidiaGPUs(t *testing.T) {
+	s, err := GenerateSpec(context.Background(), &ContainerInfo{ID: "g", Namespace: "default"},
+		WithNvidiaGPUs("/usr/bin/berthd", "/usr/bin/nvidia-container-cli", []int{0, 2}, []string{"PATH=/usr/bin"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Hooks == nil || len(s.Hooks.Prestart) != 1 {
+		t.Fatalf("hooks %+v", s.Hooks)
+	}
+	h := s.Hooks.Prestart[0]
+	want := "berthd oci-hook -- /usr/bin/nvidia-container-cli --load-kmods configure --device=0,2 --compute --compat32 --graphics --utility --video --display --pid={{pid}} {{rootfs}}"
+	if h.Path != "/usr/bin/berthd" || strings.Join(h.Args, " ") != want || len(h.Env) != 1 {
+		t.Fatalf("hook %+v, want args %q", h, want)
+	}
+	for _, bad := range []SpecOpts{
+		WithNvidiaGPUs("berthd", "/x", nil, nil),
+		WithNvidiaGPUs("/usr/bin/berthd", "/x", []int{-1}, nil),
+	} {
+		if _, err := GenerateSpec(context.Background(), &ContainerInfo{ID: "g", Namespace: "default"}, bad); err == nil {
+			t.Error("bad GPU options accepted")
 		}
 	}
 }

@@ -73,9 +73,10 @@ VERSION:
    ` + "%s" + `
 
 COMMANDS:
-   config   print berthd's configuration
-   check    check that this host can run berthd and its containers
-   help, h  ` + helpUsage + `
+   config    print berthd's configuration
+   check     check that this host can run berthd and its containers
+   oci-hook  provides a base for OCI runtime hooks to allow arguments to be injected.
+   help, h   ` + helpUsage + `
 
 GLOBAL OPTIONS:
    --config value, -c value     path to the TOML config file; a missing file means the defaults (default: "` + server.DefaultConfigPath + `")
@@ -141,9 +142,14 @@ var (
 		jsonFlag: true,
 		action:   runCheck,
 	}
+	ociHookCommand = &command{
+		name:   "berthd oci-hook",
+		help:   "provides a base for OCI runtime hooks to allow arguments to be injected.",
+		action: runOCIHook,
+	}
 	rootCommand = &command{
 		name:   "berthd",
-		subs:   map[string]*command{"config": configCommand, "check": checkCommand},
+		subs:   map[string]*command{"config": configCommand, "check": checkCommand, "oci-hook": ociHookCommand},
 		action: run,
 	}
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,6 +70,7 @@ var moreContainerFlags = []cli.Flag{
 	&cli.Uint64Flag{Name: "cpu-period", Usage: "Limit CPU CFS period", Value: 0},
 	&cli.StringFlag{Name: "rootfs-propagation", Usage: "set the propagation of the container rootfs"},
 	&cli.StringFlag{Name: "apparmor-profile", Usage: "enable AppArmor with an existing custom profile"},
+	&cli.IntSliceFlag{Name: "gpus", Usage: "add gpus to the container (NVIDIA's, through nvidia-container-cli from a prestart hook)"},
 	&cli.StringFlag{Name: "rdt-class", Usage: "name of the RDT class to associate the container with. Specifies a Class of Service (CLOS) for cache and memory bandwidth management."},
 }
 
@@ -266,7 +268,31 @@ func moreSpecOpts(c *cli.Context) ([]oci.SpecOpts, error) {
 	if c.IsSet("rdt-class") {
 		opts = append(opts, oci.WithRdt(c.String("rdt-class")))
 	}
+	if c.IsSet("gpus") {
+		o, err := gpuOpt(c.IntSlice("gpus"))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, o)
+	}
 	return opts, nil
+}
+
+// gpuOpt is --gpus: the prestart hook `berthd oci-hook` runs
+// nvidia-container-cli from, both found on PATH now, as containerd's ctr
+// finds `containerd` and the CLI.
+func gpuOpt(devices []int) (oci.SpecOpts, error) {
+	var paths [2]string
+	for i, name := range []string{"berthd", oci.NvidiaCLI} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("--gpus: %w", err)
+		}
+		if paths[i], err = filepath.Abs(p); err != nil {
+			return nil, fmt.Errorf("--gpus: %w", err)
+		}
+	}
+	return oci.WithNvidiaGPUs(paths[0], paths[1], devices, os.Environ()), nil
 }
 
 // capabilityFlag is a capability flag's values, each CAP_NAME (as
