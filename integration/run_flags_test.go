@@ -150,20 +150,11 @@ func TestRunFlags(t *testing.T) {
 	})
 
 	t.Run("runc-binary", func(t *testing.T) {
-		runc, err := exec.LookPath("runc")
-		if err != nil {
-			t.Skip("no runc")
-		}
 		dir := t.TempDir()
 		// Runs before the folder's removal, also when the test fails
 		// early: runc's delete must be done with its root there first.
 		t.Cleanup(func() { waitFor(t, func() bool { return shimPid("wrapped") == 0 }) })
-		log := filepath.Join(dir, "calls.log")
-		wrapper := filepath.Join(dir, "runc-wrapper")
-		script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", log, runc)
-		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		wrapper, log := runcWrapper(t, dir)
 		runcRoot := filepath.Join(dir, "runc-root")
 		out := d.ctr("run", "--rm", "--rootfs", "--runc-binary", wrapper, "--runc-root", runcRoot, "--no-pivot", rootfs, "wrapped", "echo", "via wrapper")
 		mustContain(t, out, "via wrapper")
@@ -178,20 +169,11 @@ func TestRunFlags(t *testing.T) {
 	})
 
 	t.Run("runtime-config-path", func(t *testing.T) {
-		runc, err := exec.LookPath("runc")
-		if err != nil {
-			t.Fatal(err)
-		}
 		dir := t.TempDir()
 		t.Cleanup(func() {
 			waitFor(t, func() bool { return shimPid("cfgours") == 0 && shimPid("cfgtheirs") == 0 })
 		})
-		log := filepath.Join(dir, "calls.log")
-		wrapper := filepath.Join(dir, "runc-wrapper")
-		script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", log, runc)
-		if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		wrapper, log := runcWrapper(t, dir)
 		runcRoot := filepath.Join(dir, "runc-root")
 		cfg := filepath.Join(dir, "runc.toml")
 		// containerd's CRI spelling of the keys and its JSON spelling both work.
@@ -311,6 +293,23 @@ func TestRunFlags(t *testing.T) {
 			t.Fatalf("containers left: %q", out)
 		}
 	})
+}
+
+// runcWrapper writes an executable in dir that logs its arguments to the
+// returned log file and then runs runc with them.
+func runcWrapper(t *testing.T, dir string) (wrapper, log string) {
+	t.Helper()
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = filepath.Join(dir, "calls.log")
+	wrapper = filepath.Join(dir, "runc-wrapper")
+	script := fmt.Sprintf("#!/bin/sh\necho \"$@\" >> %s\nexec %s \"$@\"\n", log, runc)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper, log
 }
 
 // TestUserNamespace: --uidmap/--gidmap run the container in a user

@@ -118,24 +118,17 @@ func parseRuncOptionsTOML(b []byte) (*options.Options, error) {
 	return opts, nil
 }
 
-func boolSetter(set func(bool)) func(interface{}) error {
-	return func(v interface{}) error {
-		b, ok := v.(bool)
-		if !ok {
-			return fmt.Errorf("want a boolean, not %T", v)
-		}
-		set(b)
-		return nil
-	}
-}
+func boolSetter(set func(bool)) func(interface{}) error     { return typedSetter(set, "a boolean") }
+func stringSetter(set func(string)) func(interface{}) error { return typedSetter(set, "a string") }
 
-func stringSetter(set func(string)) func(interface{}) error {
+// typedSetter passes a decoded TOML value of type T to set.
+func typedSetter[T any](set func(T), want string) func(interface{}) error {
 	return func(v interface{}) error {
-		s, ok := v.(string)
+		t, ok := v.(T)
 		if !ok {
-			return fmt.Errorf("want a string, not %T", v)
+			return fmt.Errorf("want %s, not %T", want, v)
 		}
-		set(s)
+		set(t)
 		return nil
 	}
 }
