@@ -123,3 +123,23 @@ func TestIDMappedMounts(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseIDMap: any string either parses to a mapping that prints back
+// as a valid mapping within the 32-bit range, or is refused.
+func FuzzParseIDMap(f *testing.F) {
+	for _, s := range []string{"0:100000:65536", "0:4294967295:1", "1:2", "a:b:c", "0:0:0", "00:01:2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseIDMap(s)
+		if err != nil {
+			return
+		}
+		if m.Size == 0 || uint64(m.HostID)+uint64(m.Size) > 1<<32 || uint64(m.ContainerID)+uint64(m.Size) > 1<<32 {
+			t.Fatalf("%q parsed to out-of-range %v", s, m)
+		}
+		if again, err := ParseIDMap(m.String()); err != nil || again != m {
+			t.Fatalf("%q: %v does not round-trip: %v %v", s, m, again, err)
+		}
+	})
+}

@@ -47,3 +47,21 @@ func TestLoadAndRender(t *testing.T) {
 		t.Error("Exec of nothing succeeded")
 	}
 }
+
+// FuzzRender: rendering never panics, and what it returns has no
+// placeholder left that it would have had to expand.
+func FuzzRender(f *testing.F) {
+	for _, s := range []string{"--pid={{pid}}", "{{rootfs}}", `{{annotation "k"}}`, "{{", "}}{{", "{{ id }}x{{bundle}}"} {
+		f.Add(s)
+	}
+	d := Details{State: specs.State{ID: "c", Pid: 1, Bundle: "/b", Annotations: map[string]string{"k": "v"}}, Rootfs: "/b/rootfs"}
+	f.Fuzz(func(t *testing.T, arg string) {
+		out, err := Render([]string{arg}, d)
+		if err != nil {
+			return
+		}
+		if len(out) != 1 {
+			t.Fatalf("Render(%q) = %q", arg, out)
+		}
+	})
+}

@@ -73,3 +73,23 @@ func TestDecodeRuntimeConfig(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseRuncOptionsTOML: any file either decodes or is refused as
+// invalid, never panics, and a decoded root is absolute.
+func FuzzParseRuncOptionsTOML(f *testing.F) {
+	for _, s := range []string{"BinaryName = \"runc\"\nSystemdCgroup = true\n", "io_uid = 1000", "[x]\ny=1", "Root = \"rel\"", "IoGid = 99999999999"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		opts, err := parseRuncOptionsTOML(b)
+		if err != nil {
+			if !errdefs.IsInvalidArgument(err) {
+				t.Fatalf("error not InvalidArgument: %v", err)
+			}
+			return
+		}
+		if r := opts.GetRoot(); r != "" && !filepath.IsAbs(r) {
+			t.Fatalf("relative root %q accepted", r)
+		}
+	})
+}
