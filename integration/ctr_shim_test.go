@@ -66,7 +66,7 @@ func TestCtrShim(t *testing.T) {
 		// runc agrees: our shim starts its containers through runc's exec
 		// FIFO rather than `runc start`, and must leave runc's state as
 		// runc start would.
-		runcRoot := "/run/berth/runc/default"
+		runcRoot := filepath.Join(d.State, "runc", "default")
 		if usesContainerdShim(t, d) {
 			runcRoot = "/run/containerd/runc/default"
 		}

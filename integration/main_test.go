@@ -236,7 +236,7 @@ func cleanupState(state, address string) {
 			}
 		}
 	}
-	for _, base := range []string{"/run/containerd/runc", "/run/berth/runc"} {
+	for _, base := range []string{filepath.Join(state, "runc"), "/run/containerd/runc", "/run/berth/runc"} {
 		nss, _ := os.ReadDir(base)
 		for _, ns := range nss {
 			root := filepath.Join(base, ns.Name())

@@ -76,9 +76,27 @@ func ReadOptions(bundle string) (*options.Options, error) {
 	return opts, nil
 }
 
+// bundlesDir is the folder of the v2 runtime's bundles under a daemon's
+// state folder: <state>/io.containerd.runtime.v2.task/<namespace>/<id>.
+const bundlesDir = "io.containerd.runtime.v2.task"
+
+// runcRoot is runc's state root for a bundle without a configured one:
+// "runc" in the state folder of the daemon the bundle belongs to, so that
+// daemons with state folders of their own never share runc's state (with
+// the default state, /run/berth, it is DefaultRuncRoot; a bundle of
+// containerd's gets /run/containerd/runc, its own shim's root). A bundle
+// elsewhere gets DefaultRuncRoot.
+func runcRoot(bundle string) string {
+	nsDir := filepath.Dir(filepath.Clean(bundle))
+	if pluginDir := filepath.Dir(nsDir); filepath.Base(pluginDir) == bundlesDir {
+		return filepath.Join(filepath.Dir(pluginDir), "runc")
+	}
+	return DefaultRuncRoot
+}
+
 // NewRunc is the runc for a container of namespace ns in bundle.
 func NewRunc(ns, bundle string, opts *options.Options) *runc.Runc {
-	root := DefaultRuncRoot
+	root := runcRoot(bundle)
 	if opts.GetRoot() != "" {
 		root = opts.GetRoot()
 	}

@@ -93,3 +93,23 @@ func FuzzParseRuncOptionsTOML(f *testing.F) {
 		}
 	})
 }
+
+func TestRuncRoot(t *testing.T) {
+	for bundle, want := range map[string]string{
+		"/run/berth/io.containerd.runtime.v2.task/default/web":     "/run/berth/runc",
+		"/run/bt-1/io.containerd.runtime.v2.task/ns/c1/":           "/run/bt-1/runc",
+		"/run/containerd/io.containerd.runtime.v2.task/k8s.io/abc": "/run/containerd/runc",
+		"/tmp/somewhere/bundle":                                    DefaultRuncRoot,
+		"relative":                                                 DefaultRuncRoot,
+	} {
+		if got := runcRoot(bundle); got != want {
+			t.Errorf("runcRoot(%q) = %q, want %q", bundle, got, want)
+		}
+	}
+	if r := NewRunc("ns", "/run/x/io.containerd.runtime.v2.task/ns/c", &options.Options{Root: "/custom"}); r.Root != "/custom/ns" {
+		t.Errorf("configured root: %q", r.Root)
+	}
+	if r := NewRunc("ns", "/run/x/io.containerd.runtime.v2.task/ns/c", &options.Options{}); r.Root != "/run/x/runc/ns" {
+		t.Errorf("derived root: %q", r.Root)
+	}
+}
