@@ -679,7 +679,11 @@ func (b *bench) cleanup(retErr *error) {
 		fmt.Fprintf(os.Stderr, "--- docker-registry log (%s), last lines ---\n%s\n", b.registry.logPath, tail(b.registry.logPath))
 	}
 	// runc state of containers a failed run left behind.
-	for _, root := range []string{filepath.Join(b.state, "runc"), "/run/berth/runc/" + benchNamespace, "/run/containerd/runc/" + benchNamespace} {
+	roots := []string{filepath.Join(b.state, "runc"), "/run/berth/runc/" + benchNamespace, "/run/containerd/runc/" + benchNamespace}
+	if b.berth != nil {
+		roots = append(roots, filepath.Join(b.berth.state, "runc", benchNamespace))
+	}
+	for _, root := range roots {
 		out, _ := exec.Command("runc", "--root", root, "list", "-q").Output()
 		for _, id := range strings.Fields(string(out)) {
 			exec.Command("runc", "--root", root, "delete", "-f", id).Run()
