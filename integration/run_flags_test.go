@@ -425,6 +425,10 @@ func TestRemapLabels(t *testing.T) {
 			if strings.Contains(d.ctr("snapshots", "--snapshotter", tc.sn, "ls"), "-100000-200000") {
 				t.Error("a shifted copy of the image was made")
 			}
+			// Other labels still change; the mapping is fixed.
+			d.ctr("snapshots", "--snapshotter", tc.sn, "label", id, "berth.test/x=1")
+			out, err := d.ctrErr("snapshots", "--snapshotter", tc.sn, "label", id, "containerd.io/snapshot/uidmapping=0:1:1")
+			mustFail(t, out, err, "cannot change")
 			d.ctr("t", "rm", "-f", id)
 			d.ctr("c", "rm", id)
 		})

@@ -160,7 +160,8 @@ func (s *snapshotter) Update(ctx context.Context, info snapshots.Info, fieldpath
 			return s.err(info.Name, ns, errdefs.ErrNotFound)
 		}
 		b := bkt.Bucket([]byte(info.Name))
-		labels := readMap(b, bucketLabels)
+		old := readMap(b, bucketLabels)
+		labels := copyMap(old)
 		for _, path := range fieldpaths {
 			switch {
 			case path == "labels":
@@ -180,6 +181,11 @@ func (s *snapshotter) Update(ctx context.Context, info snapshots.Info, fieldpath
 			}
 		}
 		if err := validateLabels(labels); err != nil {
+			return s.err(info.Name, ns, err)
+		}
+		// The backend acts on these at creation only (they are not passed
+		// on after), so the record must not claim others.
+		if err := snapshots.CheckFixedLabels(old, labels); err != nil {
 			return s.err(info.Name, ns, err)
 		}
 		if err := writeMap(b, bucketLabels, labels); err != nil {

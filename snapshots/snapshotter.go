@@ -5,9 +5,11 @@ package snapshots
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/berth-containers/berth/mount"
+	"github.com/berth-containers/berth/pkg/errdefs"
 )
 
 // Kind is the kind of a snapshot.
@@ -76,6 +78,18 @@ const (
 	LabelSnapshotUIDMapping = "containerd.io/snapshot/uidmapping"
 	LabelSnapshotGIDMapping = "containerd.io/snapshot/gidmapping"
 )
+
+// CheckFixedLabels refuses an update from old labels to new that adds,
+// changes or drops a label fixed when the snapshot was made (the id
+// mappings: they shaped its directory, and its mounts follow them).
+func CheckFixedLabels(old, new map[string]string) error {
+	for _, k := range []string{LabelSnapshotUIDMapping, LabelSnapshotGIDMapping} {
+		if old[k] != new[k] {
+			return fmt.Errorf("label %s is set when a snapshot is made and cannot change: %w", k, errdefs.ErrInvalidArgument)
+		}
+	}
+	return nil
+}
 
 // Snapshotter manages snapshots. Keys and names are the caller's; a
 // namespaced wrapper in metadata/ maps them to unique backend keys.

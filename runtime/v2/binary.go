@@ -22,6 +22,7 @@ import (
 	"github.com/berth-containers/berth/pkg/errdefs"
 	"github.com/berth-containers/berth/pkg/log"
 	shimcmd "github.com/berth-containers/berth/runtime/v2/shim"
+	"github.com/berth-containers/berth/runtime/v2/shim/runc"
 )
 
 // shimBinary knows how to start a shim for one bundle and how to clean up
@@ -70,26 +71,11 @@ func (b *shimBinary) env() []string {
 // container and `runc start` would wait for the container to say READY=1
 // (a `ctr run -d` under the shipped Type=notify unit hung).
 func shimEnv(address, ttrpcAddress string) []string {
-	return append(withoutEnv(os.Environ(), "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"),
+	return append(runc.EnvWithout(os.Environ(), "NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"),
 		"GOMAXPROCS=1",
 		"TTRPC_ADDRESS="+ttrpcAddress,
 		"GRPC_ADDRESS="+address,
 	)
-}
-
-// withoutEnv is env without the variables named.
-func withoutEnv(env []string, names ...string) []string {
-	out := make([]string, 0, len(env))
-next:
-	for _, kv := range env {
-		for _, n := range names {
-			if strings.HasPrefix(kv, n+"=") {
-				continue next
-			}
-		}
-		out = append(out, kv)
-	}
-	return out
 }
 
 // OwnShimBinary is the name of our shim. When the configured binary is it,

@@ -302,3 +302,41 @@ func TestIDMapLabels(t *testing.T) {
 		}
 	}
 }
+
+// The id mapping labels are fixed at creation: updates that would add,
+// change or drop them are refused; other labels still change.
+func TestIDMapLabelsFixed(t *testing.T) {
+	sn, _ := newOverlay(t)
+	ctx := context.Background()
+	commitLayer(t, sn, "base", "", func(string, []mount.Mount) {})
+	mapping := map[string]string{snapshots.LabelSnapshotUIDMapping: "0:100000:65536", snapshots.LabelSnapshotGIDMapping: "0:100000:65536"}
+	if _, err := sn.Prepare(ctx, "mapped", "base", snapshots.WithLabels(mapping)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.Prepare(ctx, "plain", "base"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key   string
+		info  map[string]string
+		paths []string
+	}{
+		{"plain", map[string]string{snapshots.LabelSnapshotUIDMapping: "0:1:1"}, []string{"labels." + snapshots.LabelSnapshotUIDMapping}},
+		{"mapped", map[string]string{snapshots.LabelSnapshotUIDMapping: "0:1:1"}, []string{"labels." + snapshots.LabelSnapshotUIDMapping}},
+		{"mapped", map[string]string{"other": "x"}, nil}, // a whole-set replace dropping them
+	} {
+		if _, err := sn.Update(ctx, snapshots.Info{Name: tc.key, Labels: tc.info}, tc.paths...); !errdefs.IsInvalidArgument(err) {
+			t.Errorf("update %s %v: %v, want InvalidArgument", tc.key, tc.info, err)
+		}
+	}
+	keep := map[string]string{"other": "x"}
+	for k, v := range mapping {
+		keep[k] = v
+	}
+	if _, err := sn.Update(ctx, snapshots.Info{Name: "mapped", Labels: keep}); err != nil {
+		t.Errorf("update keeping the mapping: %v", err)
+	}
+	if _, err := sn.Update(ctx, snapshots.Info{Name: "mapped", Labels: map[string]string{"more": "y"}}, "labels.more"); err != nil {
+		t.Errorf("update of another label: %v", err)
+	}
+}

@@ -39,9 +39,9 @@ func (t *Tx) UpdateInfo(ctx context.Context, info snapshots.Info, fieldpaths ...
 	if err != nil {
 		return snapshots.Info{}, err
 	}
-	labels := r.labels
-	if labels == nil {
-		labels = map[string]string{}
+	labels := make(map[string]string, len(r.labels))
+	for k, v := range r.labels {
+		labels[k] = v
 	}
 	if len(fieldpaths) == 0 {
 		fieldpaths = []string{"labels"}
@@ -65,6 +65,9 @@ func (t *Tx) UpdateInfo(ctx context.Context, info snapshots.Info, fieldpaths ...
 		}
 	}
 	if err := ValidateLabels(labels); err != nil {
+		return snapshots.Info{}, fmt.Errorf("update snapshot %q: %w", key, err)
+	}
+	if err := snapshots.CheckFixedLabels(r.labels, labels); err != nil {
 		return snapshots.Info{}, fmt.Errorf("update snapshot %q: %w", key, err)
 	}
 	r.labels = labels

@@ -89,15 +89,24 @@ func (r *Runc) globalArgs() []string {
 func (r *Runc) cmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(r.command(), append(r.globalArgs(), args...)...)
 	if _, ok := os.LookupEnv("NOTIFY_SOCKET"); ok {
-		env := os.Environ()
-		cmd.Env = make([]string, 0, len(env))
-		for _, kv := range env {
-			if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
-				cmd.Env = append(cmd.Env, kv)
-			}
-		}
+		cmd.Env = EnvWithout(os.Environ(), "NOTIFY_SOCKET")
 	}
 	return cmd
+}
+
+// EnvWithout is env without the variables named.
+func EnvWithout(env []string, names ...string) []string {
+	out := make([]string, 0, len(env))
+next:
+	for _, kv := range env {
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
 }
 
 // runIO runs a subcommand whose stdio belongs to the container (create,

@@ -93,3 +93,10 @@ func TestStartByFifo(t *testing.T) {
 		})
 	}
 }
+
+func TestEnvWithout(t *testing.T) {
+	got := EnvWithout([]string{"A=1", "NOTIFY_SOCKET=/run/x", "NOTIFY_SOCKETX=2", "LISTEN_FDS=3", "B="}, "NOTIFY_SOCKET", "LISTEN_FDS")
+	if strings.Join(got, " ") != "A=1 NOTIFY_SOCKETX=2 B=" {
+		t.Fatalf("EnvWithout = %q", got)
+	}
+}
